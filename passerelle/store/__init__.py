@@ -1,0 +1,18 @@
+"""The store: sync runs, watermarks and the effect ledger (sqlmodel; SQLite or PostgreSQL)."""
+
+from passerelle.store.engine import get_engine, session_scope
+from passerelle.store.models import Effect, SyncRun, Watermark
+from passerelle.store.runs import (
+    finish_sync_run,
+    get_sync_run,
+    get_watermark,
+    latest_sync_run,
+    set_watermark,
+    start_sync_run,
+    update_progress,
+)
+
+__all__ = [
+    "Effect", "SyncRun", "Watermark", "finish_sync_run", "get_engine", "get_sync_run", "get_watermark",
+    "latest_sync_run", "session_scope", "set_watermark", "start_sync_run", "update_progress",
+]

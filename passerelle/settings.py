@@ -1,0 +1,42 @@
+"""Platform settings, read from the environment (prefix PASSERELLE_)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PASSERELLE_", extra="ignore")
+
+    home: Path = Field(Path(".passerelle"), description="folder for the local SQLite store and state")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the store; default: a SQLite file under `home`. "
+        "PostgreSQL: postgresql+psycopg://user@host:5432/db")
+
+    @property
+    def store_url(self) -> str:
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        self.home.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.home / 'passerelle.db').resolve()}"
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the usual `postgres://` / `postgresql://` forms and use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    get_settings.cache_clear()

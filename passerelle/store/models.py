@@ -1,0 +1,54 @@
+"""Tables of the store (sqlmodel)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Text
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SyncRun(SQLModel, table=True):
+    """One run of a sync flow for one link: progress while it runs, its summary once done."""
+
+    __tablename__ = "sync_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(index=True, description="which sync, e.g. amilia_initial_sync")
+    link: str = Field(index=True, description="the pair of credential Blocks the run used")
+    flow_run_id: str | None = None
+    dry_run: bool = False
+    status: str = Field(default="running", description="running, completed or failed")
+    stage: str = ""
+    progress_done: int = 0
+    progress_total: int = 0
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class Watermark(SQLModel, table=True):
+    """Where incremental processing of a source starts from, per link."""
+
+    __tablename__ = "watermark"
+
+    source: str = Field(primary_key=True)
+    link: str = Field(primary_key=True)
+    value: datetime
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Effect(SQLModel, table=True):
+    """The effect ledger: one row per external side effect done, keyed `<event or run id>:<step>`."""
+
+    __tablename__ = "effect"
+
+    key: str = Field(primary_key=True)
+    done_at: datetime = Field(default_factory=utcnow)
+    detail: str | None = Field(default=None, sa_column=Column(Text))

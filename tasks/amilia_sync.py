@@ -1,0 +1,241 @@
+"""Prefect tasks of the Amilia → Cyberimpact initial sync.
+
+Each task is a thin verb around a connector call or a pure transform (tasks/amilia_transforms.py,
+tasks/cyberimpact_diff.py). Tasks get connector clients, never raw credentials, and use NO_CACHE: their
+inputs are large frames and live clients that must not be hashed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+
+from connectors.amilia.client import AmiliaClient
+from connectors.cyberimpact.client import CyberimpactClient
+from tasks.amilia_mapping import (
+    ARCHIVED_FIELD,
+    ARCHIVED_GROUP,
+    CLIENTS_GROUP,
+    CUSTOM_FIELDS,
+    RELATION_TYPE,
+    archived_criteria,
+    dynamic_criteria,
+)
+from tasks.amilia_transforms import (
+    ContactPlan,
+    accounts_frame,
+    enrolments_frame,
+    persons_frame,
+    plan_contacts,
+)
+from tasks.cyberimpact_diff import SyncChanges, diff_contacts
+
+
+class PreflightError(RuntimeError):
+    """The Cyberimpact account cannot receive the sync; nothing was written."""
+
+
+@dataclass
+class AmiliaExtract:
+    persons: list[dict]
+    accounts: list[dict]
+    registrations: list[dict]
+    membership_persons: list[dict]
+
+
+@dataclass
+class CyberimpactSnapshot:
+    account: dict[str, Any]
+    custom_fields: list[dict]
+    groups: list[dict]
+    members: list[dict]
+    unsubscribed: set[str]
+
+    def field_ids(self) -> dict[str, str]:
+        return {f["name"]: str(f["id"]) for f in self.custom_fields}
+
+    def group_ids(self) -> dict[str, str]:
+        return {g["title"]: str(g["id"]) for g in self.groups}
+
+
+@dataclass
+class LoadOutcome:
+    created: int = 0
+    updated: int = 0
+    group_memberships_added: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+
+@task(name="read-cyberimpact-state", cache_policy=NO_CACHE)
+async def read_cyberimpact_state(cyberimpact: CyberimpactClient) -> CyberimpactSnapshot:
+    """Read the account, custom fields, groups, members and unsubscribed list of Cyberimpact.
+
+    Returns:
+        A CyberimpactSnapshot the preflight and the diff work from.
+    """
+    account, custom_fields, groups, members, unsubscribed = await asyncio.gather(
+        cyberimpact.get_account(), cyberimpact.list_custom_fields(), cyberimpact.list_groups(),
+        cyberimpact.list_members(status="all"), cyberimpact.list_unsubscribed())
+    return CyberimpactSnapshot(account, custom_fields, groups, members,
+                               {str(m["email"]).lower() for m in unsubscribed})
+
+
+@task(name="check-cyberimpact-can-hold-fields", cache_policy=NO_CACHE)
+def check_custom_field_room(snapshot: CyberimpactSnapshot) -> list[str]:
+    """Fail before any write when the account cannot hold the 14 Amilia custom fields.
+
+    Seed: "vous devez avoir un forfait Plus ou Pro de Cyberimpact, puisque vous aurez besoin d'au moins
+    14 champs personnalisés pour les informations synchronisées."
+
+    Returns:
+        The names of the custom fields that will be created.
+    """
+    existing = {f["name"]: f for f in snapshot.custom_fields}
+    wrong_type = [f"{cf.name} is of type {existing[cf.name]['type']!r}, expected {cf.type!r}"
+                  for cf in CUSTOM_FIELDS if cf.name in existing and existing[cf.name]["type"] != cf.type]
+    if wrong_type:
+        raise PreflightError("Cyberimpact custom fields have the wrong type: " + "; ".join(wrong_type)
+                             + ". Rename or delete them in Cyberimpact, then run the sync again.")
+    missing = [cf.name for cf in CUSTOM_FIELDS if cf.name not in existing]
+    limit = snapshot.account.get("customFieldsLimit")
+    if limit is not None and len(snapshot.custom_fields) + len(missing) > int(limit):
+        plan = snapshot.account.get("plan", "?")
+        raise PreflightError(
+            f"The Cyberimpact account (plan {plan!r}) can hold {limit} custom fields and already has "
+            f"{len(snapshot.custom_fields)}; the Amilia sync needs {len(CUSTOM_FIELDS)} 'Amilia.*' fields, "
+            f"{len(missing)} of them missing. Nothing was written. Move to the Plus or Pro plan, or delete "
+            f"unused custom fields, then run the sync again.")
+    return missing
+
+
+@task(name="extract-amilia", cache_policy=NO_CACHE)
+async def extract_amilia(amilia: AmiliaClient, since: date, until: date) -> AmiliaExtract:
+    """Read persons, accounts (archived too), registrations of the window and active memberships."""
+    persons, accounts, registrations, memberships = await asyncio.gather(
+        amilia.list_persons(), amilia.list_accounts(show_archived=True),
+        amilia.list_registrations(since, until, show_ended=True), amilia.list_memberships())
+    holders = await asyncio.gather(*(amilia.list_membership_persons(m["Id"], status="Active")
+                                     for m in memberships))
+    names = {m["Id"]: m["Name"] for m in memberships}
+    membership_persons = [{**row, "MembershipName": row.get("MembershipName") or names[m_id]}
+                          for m_id, rows in zip(names, holders, strict=True) for row in rows]
+    get_run_logger().info("Amilia: %d persons, %d accounts, %d registrations, %d active memberships",
+                          len(persons), len(accounts), len(registrations), len(membership_persons))
+    return AmiliaExtract(persons, accounts, registrations, membership_persons)
+
+
+@task(name="plan-contacts", cache_policy=NO_CACHE)
+def plan_sync(extract: AmiliaExtract, since: date, until: date) -> ContactPlan:
+    """Apply the seed's rules: who becomes a contact, with which fields, groups and consent."""
+    return plan_contacts(persons_frame(extract.persons), accounts_frame(extract.accounts),
+                         enrolments_frame(extract.registrations, extract.membership_persons,
+                                          since=since, until=until))
+
+
+@task(name="diff-with-cyberimpact", cache_policy=NO_CACHE)
+def diff_with_cyberimpact(plan: ContactPlan, snapshot: CyberimpactSnapshot) -> SyncChanges:
+    """Keep only the writes that change something in Cyberimpact."""
+    return diff_contacts(plan.contacts, plan.memberships, snapshot.members, snapshot.unsubscribed,
+                         {v: k for k, v in snapshot.field_ids().items()},
+                         {v: k for k, v in snapshot.group_ids().items()})
+
+
+@task(name="ensure-custom-fields", cache_policy=NO_CACHE)
+async def ensure_custom_fields(cyberimpact: CyberimpactClient, snapshot: CyberimpactSnapshot,
+                               missing: list[str]) -> dict[str, str]:
+    """Create the missing Amilia.* custom fields. Returns name → field id for all 14."""
+    ids = snapshot.field_ids()
+    types = {cf.name: cf.type for cf in CUSTOM_FIELDS}
+    for name in missing:
+        created = await cyberimpact.create_custom_field(name, types[name])
+        ids[name] = str(created["id"])
+    return ids
+
+
+def wanted_groups(plan: ContactPlan) -> tuple[list[str], dict[str, dict]]:
+    """Static group titles and dynamic group criteria (archived group criteria added at load time)."""
+    static = [CLIENTS_GROUP, *plan.activity_titles, *plan.membership_titles]
+    dynamic = {title: dynamic_criteria(title) for title in plan.hierarchy_titles}
+    return static, dynamic
+
+
+@task(name="ensure-groups", cache_policy=NO_CACHE)
+async def ensure_groups(cyberimpact: CyberimpactClient, snapshot: CyberimpactSnapshot, plan: ContactPlan,
+                        field_ids: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Create missing groups: static (clients, activities, memberships) and dynamic (hierarchy, archived).
+
+    Returns:
+        (title → group id, titles created)
+    """
+    ids = snapshot.group_ids()
+    static, dynamic = wanted_groups(plan)
+    dynamic[ARCHIVED_GROUP] = archived_criteria(field_ids[ARCHIVED_FIELD])
+    created: list[str] = []
+    for title in static:
+        if title not in ids:
+            ids[title] = str((await cyberimpact.create_static_group(title))["id"])
+            created.append(title)
+    for title, criteria in dynamic.items():
+        if title not in ids:
+            ids[title] = str((await cyberimpact.create_dynamic_group(title, criteria))["id"])
+            created.append(title)
+    return ids, created
+
+
+def to_batch_member(member: dict[str, Any], field_ids: dict[str, str]) -> dict[str, Any]:
+    """A planned member (custom fields by name) → a batch member (custom fields by id)."""
+    out = {k: v for k, v in member.items() if k != "customFields" and v is not None}
+    out["customFields"] = {field_ids[k]: v for k, v in member.get("customFields", {}).items()}
+    return out
+
+
+@task(name="load-contacts", cache_policy=NO_CACHE)
+async def load_contacts(cyberimpact: CyberimpactClient, changes: SyncChanges, field_ids: dict[str, str],
+                        group_ids: dict[str, str], chunk_size: int = 1000) -> LoadOutcome:
+    """Upsert new and changed contacts (added to "Clients Amilia"), then add group memberships."""
+    outcome = LoadOutcome()
+    upserts = [to_batch_member(m, field_ids) for m in (*changes.creates, *changes.updates)]
+    failed: set[str] = set()
+    if upserts:
+        result = await cyberimpact.add_members(upserts, groups=[group_ids[CLIENTS_GROUP]],
+                                               relation_type=RELATION_TYPE, chunk_size=chunk_size)
+        outcome.failures.extend(result.errors)
+        failed = {str(e.get("email", "")).lower() for e in result.errors}
+        outcome.created = sum(1 for m in changes.creates if m["email"] not in failed)
+        outcome.updated = sum(1 for m in changes.updates if m["email"] not in failed)
+    upserted = {m["email"] for m in upserts}
+    # "Clients Amilia" adds of upserted contacts were done by the upsert batch itself.
+    jobs = [(title, [e for e in emails if not (title == CLIENTS_GROUP and e in upserted)])
+            for title, emails in changes.group_adds.items()]
+    jobs = [(title, emails) for title, emails in jobs if emails]
+    results = await asyncio.gather(*(
+        cyberimpact.add_members([{"email": e} for e in emails], groups=[group_ids[title]],
+                                relation_type=RELATION_TYPE, chunk_size=chunk_size)
+        for title, emails in jobs))
+    for result in results:
+        outcome.failures.extend(result.errors)
+    clients_via_upsert = sum(1 for e in changes.group_adds.get(CLIENTS_GROUP, []) if e in upserted)
+    outcome.group_memberships_added = (
+        clients_via_upsert - len(failed & set(changes.group_adds.get(CLIENTS_GROUP, [])))
+        + sum(len(emails) for _, emails in jobs) - sum(len(r.errors) for r in results))
+    return outcome
+
+
+def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The summary as rows for a Prefect table artifact and the CLI."""
+    rows = [{"item": k.replace("_", " "), "count": v} for k, v in summary["counts"].items()]
+    rows += [{"item": f"skipped: {reason}", "count": n} for reason, n in summary["skipped"].items()]
+    return rows
+
+
+def skipped_by_reason(plan: ContactPlan, changes: SyncChanges) -> dict[str, int]:
+    reasons = pd.concat([plan.skipped["reason"], pd.Series([s["reason"] for s in changes.skipped],
+                                                             dtype="object")])
+    return {str(k): int(v) for k, v in reasons.value_counts().sort_index().items()}

@@ -1,0 +1,123 @@
+"""Compare the planned contacts with what Cyberimpact holds, so that only real changes are written.
+
+Pure functions: the planned contacts frame and Cyberimpact members (dicts, as the API returns them) in,
+the list of writes out. A second run of the sync therefore changes nothing (the diff is empty).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from tasks.amilia_mapping import CLIENTS_GROUP, CUSTOM_FIELD_NAMES, REGULAR_FIELDS, RELATION_TYPE
+
+REASON_UNSUBSCRIBED = "unsubscribed in Cyberimpact: left unsubscribed"
+
+
+@dataclass
+class SyncChanges:
+    """The writes the sync has to make in Cyberimpact."""
+
+    creates: list[dict[str, Any]] = field(default_factory=list)   # new members, every field + consent
+    updates: list[dict[str, Any]] = field(default_factory=list)   # changed members, changed fields only
+    group_adds: dict[str, list[str]] = field(default_factory=dict)  # group title → e-mails to add
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # {email, person_id, reason}
+    unchanged: int = 0
+
+    @property
+    def group_memberships_added(self) -> int:
+        return sum(len(v) for v in self.group_adds.values())
+
+
+def _norm(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if pd.isna(value):
+            return ""
+        if value.is_integer():
+            return str(int(value))
+    text = str(value).strip()
+    return "" if text in ("<NA>", "nan", "None") else text
+
+
+def planned_member(row: dict[str, Any]) -> dict[str, Any]:
+    """A planned contact row → a member payload (custom fields by name; empty values dropped)."""
+    member: dict[str, Any] = {k: _norm(row.get(k)) for k in REGULAR_FIELDS if _norm(row.get(k))}
+    member["customFields"] = {k: _norm(row.get(k)) for k in CUSTOM_FIELD_NAMES if _norm(row.get(k))}
+    member["consentDate"] = _norm(row.get("consent_date")) or None
+    member["consentProof"] = _norm(row.get("consent_proof")) or None
+    return member
+
+
+def _consent_changes(existing: dict[str, Any], desired: dict[str, Any]) -> bool:
+    """Consent is refreshed when a later registration or purchase gives a newer date.
+
+    Seed: "Le consentement est mis à jour chaque fois qu'une personne s'inscrit à une nouvelle activité
+    ou lors de l'achat d'un nouvel abonnement." An express consent is never downgraded to a tacit one.
+    """
+    if not desired.get("consentDate"):
+        return False
+    if (existing.get("consentType") or "").lower() == "express":
+        return False
+    if existing.get("relationType") != RELATION_TYPE:
+        return True
+    have, want = _norm(existing.get("consentDate"))[:10], desired["consentDate"]
+    return want > have or (want == have and _norm(existing.get("consentProof")) != desired["consentProof"])
+
+
+def diff_contacts(contacts: pd.DataFrame, memberships: pd.DataFrame, existing_members: list[dict],
+                  unsubscribed: set[str], field_names_by_id: dict[str, str],
+                  group_titles_by_id: dict[str, str]) -> SyncChanges:
+    """Compare planned contacts and group memberships with Cyberimpact's members.
+
+    Seed: contacts unsubscribed in Cyberimpact stay unsubscribed (they are reported, never written).
+    A field that is empty in Amilia keeps the value Cyberimpact already has.
+    """
+    by_email = {str(m.get("email", "")).lower(): m for m in existing_members}
+    changes = SyncChanges()
+    writable: set[str] = set()
+    for row in contacts.to_dict("records"):
+        email = row["email"]
+        current = by_email.get(email)
+        if email in unsubscribed or (current and current.get("status") == "unsubscribed"):
+            changes.skipped.append({"email": email, "person_id": row.get("Amilia.PersonId"),
+                                    "reason": REASON_UNSUBSCRIBED})
+            continue
+        writable.add(email)
+        desired = planned_member(row)
+        if current is None:
+            changes.creates.append(desired)
+            continue
+        update: dict[str, Any] = {}
+        for key in REGULAR_FIELDS:
+            if key in desired and _norm(current.get(key)) != desired[key]:
+                update[key] = desired[key]
+        have_custom = {field_names_by_id.get(str(k), str(k)): v for k, v in
+                       (current.get("customFields") or {}).items()}
+        custom = {k: v for k, v in desired["customFields"].items() if _norm(have_custom.get(k)) != v}
+        if custom:
+            update["customFields"] = custom
+        if _consent_changes(current, desired):
+            update["consentDate"], update["consentProof"] = desired["consentDate"], desired["consentProof"]
+        if update:
+            update["email"] = email
+            changes.updates.append(update)
+        else:
+            changes.unchanged += 1
+
+    current_titles: dict[str, set[str]] = {
+        email: {group_titles_by_id.get(str(g), "") for g in (m.get("groups") or [])}
+        for email, m in by_email.items()}
+    adds: dict[str, list[str]] = defaultdict(list)
+    for email in sorted(writable):
+        if CLIENTS_GROUP not in current_titles.get(email, set()):
+            adds[CLIENTS_GROUP].append(email)
+    for title, email in memberships[["group_title", "email"]].itertuples(index=False):
+        if email in writable and title not in current_titles.get(email, set()):
+            adds[title].append(email)
+    changes.group_adds = dict(adds)
+    return changes
