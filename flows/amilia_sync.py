@@ -17,6 +17,7 @@ from pydantic import Field
 from connectors.amilia.credentials import AmiliaCredentials
 from connectors.cyberimpact.credentials import CyberimpactCredentials
 from passerelle.store import finish_sync_run, set_watermark, start_sync_run, update_progress
+from tasks.amilia_mapping import ARCHIVED_GROUP
 from tasks.amilia_sync import (
     check_custom_field_room,
     diff_with_cyberimpact,
@@ -30,7 +31,6 @@ from tasks.amilia_sync import (
     summary_rows,
     wanted_groups,
 )
-from tasks.amilia_mapping import ARCHIVED_GROUP
 from tasks.amilia_transforms import window_start
 
 SYNC_KIND = "amilia_initial_sync"
@@ -45,15 +45,24 @@ def _stage(run_id: int, index: int) -> None:
 @flow(name="amilia-initial-sync", description="Import an Amilia organisation's clients of the last "
       "months into Cyberimpact: contacts, 21 fields, groups and consent.")
 async def amilia_initial_sync(
-    link: Annotated[str, Field(description="Name of the Amilia Credentials and Cyberimpact Credentials "
-                                           "blocks to use (both saved under this name)")] = "default",
-    months: Annotated[int, Field(ge=1, le=120, description="Import registrations created in the last "
-                                                           "N months (the seed says 24)")] = 24,
-    dry_run: Annotated[bool, Field(description="Read everything and report what would change, "
-                                               "write nothing")] = False,
-    as_of: Annotated[date | None, Field(description="Last day of the import window; "
-                                                    "default: today")] = None,
+    link: str = "default",
+    months: Annotated[int, Field(ge=1, le=120)] = 24,
+    dry_run: bool = False,
+    as_of: date | None = None,
 ) -> dict[str, Any]:
+    """Import an Amilia organisation's clients into Cyberimpact (seed: "Synchronisation initiale").
+
+    Args:
+        link: Name of the Amilia Credentials and Cyberimpact Credentials blocks to use (both saved
+            under this name).
+        months: Import registrations created in the last N months; the seed says 24.
+        dry_run: Read everything and report what would change; write nothing.
+        as_of: Last day of the import window; default today.
+
+    Returns:
+        The summary: counts of contacts created, updated, unchanged and skipped (with reasons), group
+        memberships added, groups and custom fields created, and rejected contacts.
+    """
     logger = get_run_logger()
     until = as_of or datetime.now(UTC).date()
     since = window_start(until, months)

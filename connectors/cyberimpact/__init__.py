@@ -1,0 +1,21 @@
+"""Cyberimpact REST API connector: client, batch helpers and the credentials Block."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from connectors.cyberimpact.batches import BatchOutcome
+from connectors.cyberimpact.client import DEFAULT_BASE_URL, CyberimpactClient
+
+if TYPE_CHECKING:
+    from connectors.cyberimpact.credentials import CyberimpactCredentials
+
+__all__ = ["DEFAULT_BASE_URL", "BatchOutcome", "CyberimpactClient", "CyberimpactCredentials"]
+
+
+def __getattr__(name: str) -> Any:  # the Block imports Prefect: load it only when asked for
+    if name == "CyberimpactCredentials":
+        from connectors.cyberimpact.credentials import CyberimpactCredentials
+
+        return CyberimpactCredentials
+    raise AttributeError(name)

@@ -26,8 +26,11 @@ def _embedded_defaults() -> None:
     home = Path(os.environ.get("PASSERELLE_HOME", ".passerelle")).resolve()
     os.environ.setdefault("PASSERELLE_HOME", str(home))
     os.environ.setdefault("PREFECT_HOME", str(home / "prefect"))
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect creates only the leaf
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # A fresh embedded server migrates its database first: ~11 s here, more on a busy machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
 def _run_with_progress(label: str, **params: Any) -> dict[str, Any]:

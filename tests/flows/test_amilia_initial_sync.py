@@ -31,7 +31,7 @@ def club() -> Org:
     org.activity(1, "Arts", "Danse", "Ballet", "Ballet 5-7 ans")
     org.activity(2, "Arts martiaux", "Karaté", "Débutant", "Karaté lundi")
     org.membership(12, GYM)
-    roy = org.family(1, "marc.roy@example.org")                              # owner
+    org.family(1, "marc.roy@example.org")                                    # owner
     julie = org.person(11, 1, "Julie", "julie.roy@example.org")              # adult, own e-mail
     leo = org.person(12, 1, "Léo", "leo.roy@example.org", child=True)        # child
     org.register(100, julie, 1, days_ago=30)
