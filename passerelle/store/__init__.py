@@ -16,3 +16,5 @@ __all__ = [
     "Effect", "SyncRun", "Watermark", "finish_sync_run", "get_engine", "get_sync_run", "get_watermark",
     "latest_sync_run", "session_scope", "set_watermark", "start_sync_run", "update_progress",
 ]
+
+from passerelle.store import inbox  # noqa: E402,F401  (registers the inbox table)

@@ -1,0 +1,244 @@
+"""The durable inbox: one row per accepted webhook delivery, claimed in batches by drainers.
+
+Rules:
+- A delivery is stored once per (source, link, event_id); a re-delivery is acknowledged, not stored again.
+- Events of one entity (`entity_key`, e.g. ``person:501``) are applied in the order received: only the
+  oldest unfinished event of an entity (its *head*) can be claimed, and a claim takes the head together
+  with the entity's following pending events, in order.
+- Claiming is one atomic ``UPDATE … WHERE id IN (SELECT …) RETURNING``: on PostgreSQL the inner select
+  locks with ``FOR UPDATE SKIP LOCKED`` so several drainers never take the same rows; SQLite serialises
+  writers, so the statement is atomic there too.
+- A claim is a lease: a drainer killed mid-batch leaves rows ``processing`` until the lease expires, then
+  they are claimable again (effects are idempotent or guarded by the effect ledger).
+- A failure is retried with exponential backoff; after ``max_attempts`` the event is ``dead`` with its last
+  error, and no longer holds back its entity. ``replay`` puts dead events back to ``pending``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, func, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Field, SQLModel, select
+
+from passerelle.store.engine import get_engine, session_scope
+
+PENDING, PROCESSING, DONE, DEAD = "pending", "processing", "done", "dead"
+STATUSES = (PENDING, PROCESSING, DONE, DEAD)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class InboxEvent(SQLModel, table=True):
+    __tablename__ = "inbox_event"
+    __table_args__ = (
+        UniqueConstraint("source", "link", "event_id", name="uq_inbox_delivery"),
+        Index("ix_inbox_claim", "source", "link", "status", "entity_key", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(description="plug-in that accepted it, e.g. amilia")
+    link: str
+    event_id: str = Field(description="vendor event id, or a hash of the body when the vendor gives none")
+    event_type: str = Field(description="e.g. Person.Create")
+    entity_key: str = Field(description="events of one entity are applied in order, e.g. person:501")
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    received_at: datetime = Field(default_factory=_now)
+    status: str = Field(default=PENDING)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=_now)
+    claimed_by: str | None = None
+    claimed_until: datetime | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    done_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a source plug-in extracted from one accepted webhook call."""
+
+    source: str
+    link: str
+    event_id: str
+    event_type: str
+    entity_key: str
+    payload: dict[str, Any]
+
+
+def _insert_for(url: str | None):
+    return pg_insert if get_engine(url).dialect.name == "postgresql" else sqlite_insert
+
+
+def store_deliveries(deliveries: list[Delivery], url: str | None = None) -> list[bool]:
+    """Durably store deliveries in one transaction. Returns, per delivery, whether it was new.
+
+    A re-delivery (same source, link and event id) is not stored again and reports False.
+    """
+    if not deliveries:
+        return []
+    insert = _insert_for(url)
+    now = _now()
+    rows = [{"source": d.source, "link": d.link, "event_id": d.event_id, "event_type": d.event_type,
+             "entity_key": d.entity_key, "payload": d.payload, "received_at": now, "status": PENDING,
+             "attempts": 0, "next_attempt_at": now} for d in deliveries]
+    stmt = insert(InboxEvent).values(rows).on_conflict_do_nothing(
+        index_elements=["source", "link", "event_id"]).returning(InboxEvent.event_id)
+    with session_scope(url) as s:
+        created = {row[0] for row in s.execute(stmt)}
+    seen: set[str] = set()
+    result = []
+    for d in deliveries:  # the same id twice in one transaction: only the first counts as new
+        result.append(d.event_id in created and d.event_id not in seen)
+        seen.add(d.event_id)
+    return result
+
+
+_CLAIMABLE = """((e.status = :pending AND e.next_attempt_at <= :now)
+                  OR (e.status = :processing AND e.claimed_until < :now))"""
+_HEADS = """SELECT min(id) FROM inbox_event
+            WHERE source = :source AND link = :link AND status IN (:pending, :processing)
+            GROUP BY entity_key"""
+_CLAIM = """UPDATE inbox_event SET status = :processing, claimed_by = :worker, claimed_until = :until,
+                   attempts = attempts + 1"""
+
+# SQLite: one statement. SQLite runs one writer at a time, and the statement reads inside its write
+# transaction, so two drainers can never claim the same rows.
+_SQLITE_CLAIM = text(f"""{_CLAIM}
+    WHERE id IN (
+        SELECT e.id FROM inbox_event e
+        WHERE e.source = :source AND e.link = :link AND {_CLAIMABLE}
+          AND e.entity_key IN (SELECT h.entity_key FROM inbox_event h
+                               WHERE h.id IN ({_HEADS}) AND {_CLAIMABLE.replace("e.", "h.")})
+        ORDER BY e.id LIMIT :limit)
+    RETURNING id""")
+
+# PostgreSQL, step 1: lock claimable heads, skipping heads another drainer holds.
+_PG_LOCK_HEADS = text(f"""SELECT e.id, e.entity_key FROM inbox_event e
+    WHERE e.id IN ({_HEADS}) AND {_CLAIMABLE}
+    ORDER BY e.id LIMIT :limit FOR UPDATE SKIP LOCKED""")
+# Step 2: claim the chains of the entities whose head this drainer locked (nobody else can: their head
+# is locked now, and `processing` once committed).
+_PG_CLAIM_CHAINS = text(f"""{_CLAIM}
+    WHERE id IN (SELECT e.id FROM inbox_event e
+                 WHERE e.source = :source AND e.link = :link AND e.entity_key = ANY(:keys) AND {_CLAIMABLE}
+                 ORDER BY e.id LIMIT :limit)
+    RETURNING id""")
+
+
+def claim_batch(source: str, link: str, worker: str, limit: int = 200, lease_seconds: float = 60.0,
+                url: str | None = None) -> list[InboxEvent]:
+    """Claim up to `limit` events: per-entity chains starting at each entity's head, in id order."""
+    postgres = get_engine(url).dialect.name == "postgresql"
+    now = _now()
+    params = {"processing": PROCESSING, "pending": PENDING, "worker": worker, "source": source, "link": link,
+              "now": now, "until": now + timedelta(seconds=lease_seconds), "limit": limit}
+    with session_scope(url) as s:
+        if postgres:
+            keys = [row[1] for row in s.execute(_PG_LOCK_HEADS, params)]
+            if not keys:
+                return []
+            ids = [row[0] for row in s.execute(_PG_CLAIM_CHAINS, {**params, "keys": keys})]
+        else:
+            ids = [row[0] for row in s.execute(_SQLITE_CLAIM, params)]
+        if not ids:
+            return []
+        events = s.exec(select(InboxEvent).where(InboxEvent.id.in_(ids)).order_by(InboxEvent.id)).all()
+    return list(events)
+
+
+def mark_done(ids: list[int], url: str | None = None) -> None:
+    if not ids:
+        return
+    with session_scope(url) as s:
+        for event in s.exec(select(InboxEvent).where(InboxEvent.id.in_(ids))):
+            event.status, event.done_at, event.claimed_until, event.last_error = DONE, _now(), None, None
+
+
+def backoff_seconds(attempts: int, base: float = 2.0, cap: float = 600.0) -> float:
+    return min(cap, base * 2 ** max(0, attempts - 1))
+
+
+def mark_failed(event_id: int, error: str, max_attempts: int = 8, url: str | None = None) -> str:
+    """Record a failure: back to pending after a backoff, or dead after `max_attempts`. Returns the status."""
+    with session_scope(url) as s:
+        event = s.get(InboxEvent, event_id)
+        if event is None:
+            raise LookupError(f"inbox event {event_id} is not in the store")
+        event.last_error = error[:4000]
+        event.claimed_until = None
+        if event.attempts >= max_attempts:
+            event.status = DEAD
+        else:
+            event.status = PENDING
+            event.next_attempt_at = _now() + timedelta(seconds=backoff_seconds(event.attempts))
+        return event.status
+
+
+def release(ids: list[int], url: str | None = None) -> None:
+    """Give claimed events back untouched (a drainer stopping early), without counting an attempt."""
+    if not ids:
+        return
+    with session_scope(url) as s:
+        for event in s.exec(select(InboxEvent).where(InboxEvent.id.in_(ids),
+                                                     InboxEvent.status == PROCESSING)):
+            event.status, event.claimed_until = PENDING, None
+            event.attempts = max(0, event.attempts - 1)
+
+
+def replay(source: str | None = None, link: str | None = None, ids: list[int] | None = None,
+           url: str | None = None) -> int:
+    """Put dead events back to pending (all dead ones of a source/link, or the given ids)."""
+    with session_scope(url) as s:
+        stmt = select(InboxEvent).where(InboxEvent.status == DEAD)
+        if source:
+            stmt = stmt.where(InboxEvent.source == source)
+        if link:
+            stmt = stmt.where(InboxEvent.link == link)
+        if ids:
+            stmt = stmt.where(InboxEvent.id.in_(ids))
+        count = 0
+        for event in s.exec(stmt):
+            event.status, event.attempts, event.next_attempt_at = PENDING, 0, _now()
+            count += 1
+        return count
+
+
+def purge(older_than: timedelta, statuses: tuple[str, ...] = (DONE,), url: str | None = None) -> int:
+    """Delete finished events received before now − `older_than`."""
+    with session_scope(url) as s:
+        rows = s.exec(select(InboxEvent).where(InboxEvent.status.in_(statuses),
+                                               InboxEvent.received_at < _now() - older_than)).all()
+        for row in rows:
+            s.delete(row)
+        return len(rows)
+
+
+def stats(source: str | None = None, link: str | None = None, url: str | None = None) -> dict[str, int]:
+    """Count of events per status."""
+    with session_scope(url) as s:
+        stmt = select(InboxEvent.status, func.count()).group_by(InboxEvent.status)
+        if source:
+            stmt = stmt.where(InboxEvent.source == source)
+        if link:
+            stmt = stmt.where(InboxEvent.link == link)
+        counts = dict(s.exec(stmt).all())
+    return {status: int(counts.get(status, 0)) for status in STATUSES}
+
+
+def list_events(status: str | None = None, source: str | None = None, link: str | None = None,
+                limit: int = 50, url: str | None = None) -> list[InboxEvent]:
+    with session_scope(url) as s:
+        stmt = select(InboxEvent).order_by(InboxEvent.id.desc()).limit(limit)
+        if status:
+            stmt = stmt.where(InboxEvent.status == status)
+        if source:
+            stmt = stmt.where(InboxEvent.source == source)
+        if link:
+            stmt = stmt.where(InboxEvent.link == link)
+        return list(s.exec(stmt).all())
