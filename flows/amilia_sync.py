@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import flow_run
+from prefect.utilities.annotations import quote
 from pydantic import Field
 
 from connectors.amilia.credentials import AmiliaCredentials
@@ -32,6 +33,9 @@ from tasks.amilia_sync import (
     wanted_groups,
 )
 from tasks.amilia_transforms import window_start
+
+# Large inputs (tens of thousands of records) are passed `quote`d: Prefect would otherwise walk every
+# element looking for futures, which cost ~18 s of a 20 000-person sync (bench/initial_sync.py).
 
 SYNC_KIND = "amilia_initial_sync"
 STAGES = ("reading Amilia and Cyberimpact", "planning contacts", "creating fields and groups",
@@ -75,11 +79,12 @@ async def amilia_initial_sync(
             _stage(run_id, 0)
             snapshot, extract = await asyncio.gather(read_cyberimpact_state(cyberimpact),
                                                      extract_amilia(amilia, since, until))
-            missing_fields = check_custom_field_room(snapshot)  # fails here, before any write
+            missing_fields = check_custom_field_room(quote(snapshot))  # fails here, before any write
             _stage(run_id, 1)
-            plan = plan_sync(extract, since, until)
+            plan = plan_sync(quote(extract), since, until)
+            del extract  # the raw Amilia records are not needed past planning (peak memory)
             if dry_run:
-                changes = diff_with_cyberimpact(plan, snapshot)
+                changes = diff_with_cyberimpact(quote(plan), quote(snapshot))
                 static, dynamic = wanted_groups(plan)
                 existing = snapshot.group_ids()
                 groups_created = [t for t in (*static, *dynamic, ARCHIVED_GROUP) if t not in existing]
@@ -87,11 +92,12 @@ async def amilia_initial_sync(
                 added, failures = changes.group_memberships_added, []
             else:
                 _stage(run_id, 2)
-                field_ids = await ensure_custom_fields(cyberimpact, snapshot, missing_fields)
-                group_ids, groups_created = await ensure_groups(cyberimpact, snapshot, plan, field_ids)
-                changes = diff_with_cyberimpact(plan, snapshot)
+                field_ids = await ensure_custom_fields(cyberimpact, quote(snapshot), missing_fields)
+                group_ids, groups_created = await ensure_groups(cyberimpact, quote(snapshot), quote(plan),
+                                                                   field_ids)
+                changes = diff_with_cyberimpact(quote(plan), quote(snapshot))
                 _stage(run_id, 3)
-                outcome = await load_contacts(cyberimpact, changes, field_ids, group_ids)
+                outcome = await load_contacts(cyberimpact, quote(changes), field_ids, group_ids)
                 created, updated = outcome.created, outcome.updated
                 added, failures = outcome.group_memberships_added, outcome.failures
                 set_watermark("amilia", link, extracted_at)

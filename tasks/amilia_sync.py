@@ -34,6 +34,7 @@ from tasks.amilia_transforms import (
     enrolments_frame,
     persons_frame,
     plan_contacts,
+    registration_row,
 )
 from tasks.cyberimpact_diff import SyncChanges, diff_contacts
 
@@ -46,7 +47,7 @@ class PreflightError(RuntimeError):
 class AmiliaExtract:
     persons: list[dict]
     accounts: list[dict]
-    registrations: list[dict]
+    registrations: list[tuple]  # rows of tasks.amilia_transforms.registration_row
     membership_persons: list[dict]
 
 
@@ -120,7 +121,8 @@ async def extract_amilia(amilia: AmiliaClient, since: date, until: date) -> Amil
     """Read persons, accounts (archived too), registrations of the window and active memberships."""
     persons, accounts, registrations, memberships = await asyncio.gather(
         amilia.list_persons(), amilia.list_accounts(show_archived=True),
-        amilia.list_registrations(since, until, show_ended=True), amilia.list_memberships())
+        amilia.list_registrations(since, until, show_ended=True, project=registration_row),
+        amilia.list_memberships())
     holders = await asyncio.gather(*(amilia.list_membership_persons(m["Id"], status="Active")
                                      for m in memberships))
     names = {m["Id"]: m["Name"] for m in memberships}
@@ -153,9 +155,8 @@ async def ensure_custom_fields(cyberimpact: CyberimpactClient, snapshot: Cyberim
     """Create the missing Amilia.* custom fields. Returns name → field id for all 14."""
     ids = snapshot.field_ids()
     types = {cf.name: cf.type for cf in CUSTOM_FIELDS}
-    for name in missing:
-        created = await cyberimpact.create_custom_field(name, types[name])
-        ids[name] = str(created["id"])
+    created = await asyncio.gather(*(cyberimpact.create_custom_field(name, types[name]) for name in missing))
+    ids.update({name: str(field["id"]) for name, field in zip(missing, created, strict=True)})
     return ids
 
 
@@ -177,16 +178,17 @@ async def ensure_groups(cyberimpact: CyberimpactClient, snapshot: CyberimpactSna
     ids = snapshot.group_ids()
     static, dynamic = wanted_groups(plan)
     dynamic[ARCHIVED_GROUP] = archived_criteria(field_ids[ARCHIVED_FIELD])
-    created: list[str] = []
-    for title in static:
-        if title not in ids:
-            ids[title] = str((await cyberimpact.create_static_group(title))["id"])
-            created.append(title)
-    for title, criteria in dynamic.items():
-        if title not in ids:
-            ids[title] = str((await cyberimpact.create_dynamic_group(title, criteria))["id"])
-            created.append(title)
-    return ids, created
+    # Static groups first: a dynamic group's criterion names static group titles. The client bounds how
+    # many calls are in flight.
+    new_static = [t for t in dict.fromkeys(static) if t not in ids]
+    for title, group in zip(new_static, await asyncio.gather(
+            *(cyberimpact.create_static_group(t) for t in new_static)), strict=True):
+        ids[title] = str(group["id"])
+    new_dynamic = [t for t in dynamic if t not in ids]
+    for title, group in zip(new_dynamic, await asyncio.gather(
+            *(cyberimpact.create_dynamic_group(t, dynamic[t]) for t in new_dynamic)), strict=True):
+        ids[title] = str(group["id"])
+    return ids, new_static + new_dynamic
 
 
 def to_batch_member(member: dict[str, Any], field_ids: dict[str, str]) -> dict[str, Any]:

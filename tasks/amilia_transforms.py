@@ -7,8 +7,9 @@ and skipped persons come out. Each rule names the seed sentence it implements
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -93,9 +94,30 @@ def _name(obj: Any) -> str | None:
     return _clean(obj.get("Name")) if isinstance(obj, dict) else None
 
 
-def enrolments_frame(registrations: list[dict], membership_persons: list[dict], *, since: date,
+def registration_row(r: dict) -> tuple:
+    """The fields of an Amilia registration the sync reads, as a compact row.
+
+    Used as the connector's per-page projection, so a 24-month extract never holds every full
+    registration (nested Program/Category/… objects) at once. Names are interned: thousands of
+    registrations share a few hundred activity names.
+    """
+    person, owner = r.get("Person") or {}, r.get("AccountOwner") or {}
+    program, category, subcategory, activity = (
+        _intern(_name(r.get(k))) for k in ("Program", "Category", "SubCategory", "Activity"))
+    return (bool(r.get("IsCancelled")), str(r.get("DateCreated") or "")[:19], person.get("Id"),
+            owner.get("AccountId"), owner.get("Id"), program, category, subcategory, activity,
+            str(r.get("RegistrationId") or r.get("Id")))
+
+
+def _intern(text: str | None) -> str | None:
+    return sys.intern(text) if text else text
+
+
+def enrolments_frame(registrations: list[dict | tuple], membership_persons: list[dict], *, since: date,
                      until: date) -> pd.DataFrame:
     """Registrations (activities, drop-ins, passes) and active memberships → one row per enrolment.
+
+    `registrations` are API records or rows already made by :func:`registration_row`.
 
     Seed: "nous récupérons toutes les inscriptions d'activité effectuées dans les derniers 24 derniers
     mois, ainsi que tous les contacts ayant un abonnement actif." Cancelled registrations are not
@@ -105,16 +127,13 @@ def enrolments_frame(registrations: list[dict], membership_persons: list[dict], 
     since_s, until_s = since.isoformat(), until.isoformat()
     rows = []
     for r in registrations:
-        created = _day(r.get("DateCreated"))
-        if r.get("IsCancelled") or created is None or not (since_s <= created <= until_s):
+        cancelled, created, person_id, account_id, owner_id, program, category, subcategory, activity, \
+            proof = r if isinstance(r, tuple) else registration_row(r)
+        if cancelled or not created or not (since_s <= created[:10] <= until_s):
             continue
-        person, owner = r.get("Person") or {}, r.get("AccountOwner") or {}
-        program, category, subcategory = _name(r.get("Program")), _name(r.get("Category")), \
-            _name(r.get("SubCategory"))
-        rows.append(("activity", person.get("Id"), owner.get("AccountId"), owner.get("Id"),
-                     group_title(program, category, subcategory, _name(r.get("Activity"))),
-                     program, category, subcategory, str(r.get("DateCreated"))[:19],
-                     str(r.get("RegistrationId") or r.get("Id")), None, None, None, None))
+        rows.append(("activity", person_id, account_id, owner_id,
+                     group_title(program, category, subcategory, activity),
+                     program, category, subcategory, created, proof, None, None, None, None))
     for m in membership_persons:
         if m.get("Status", "Active") != "Active":
             continue
@@ -263,7 +282,3 @@ def plan_contacts(persons: pd.DataFrame, accounts: pd.DataFrame, enrolments: pd.
         membership_titles=sorted(set(enr.loc[enr["kind"] == "membership", "membership_name"].dropna())),
         hierarchy_titles=_hierarchy_titles(enr),
     )
-
-
-def today_utc() -> date:
-    return datetime.now().date()

@@ -338,31 +338,37 @@ class ApiClient:
             yield items
 
     async def fetch_all_pages(
-        self, path: str, params: Mapping[str, Any] | None, paginator: Paginator
-    ) -> list[dict[str, Any]]:
+        self, path: str, params: Mapping[str, Any] | None, paginator: Paginator,
+        project: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> list[Any]:
         """Every item of a listing, in order. With a numbered paginator, page 1 gives the total and the
         remaining pages are fetched concurrently (bounded by ``max_concurrency``); otherwise the pages are
         followed one after the other.
 
+        Args:
+            project: Applied to each item as its page arrives, so a caller that needs a few fields of a
+                large listing never holds every full item at once.
+
         Returns:
-            The items of all pages, page 1 first.
+            The (projected) items of all pages, page 1 first.
         """
+        keep = project or (lambda item: item)
         if not isinstance(paginator, NumberedPaginator):
-            return [item async for page in self.paginate(path, params, paginator) for item in page]
+            return [keep(item) async for page in self.paginate(path, params, paginator) for item in page]
         query = paginator.start(params)
         first = await self.request("GET", path, params=query)
-        items = self._parse(paginator, first)
+        items = [keep(item) for item in self._parse(paginator, first)]
         pages = paginator.page_count()
         if pages is None:  # no total given: follow the links
             following = paginator.next_request()
             if following is not None:
                 async for page in self._walk(path, paginator, following):
-                    items.extend(page)
+                    items.extend(keep(item) for item in page)
             return items
 
-        async def fetch(number: int) -> list[dict[str, Any]]:
+        async def fetch(number: int) -> list[Any]:
             response = await self.request("GET", path, params=paginator.params_for_page(number))
-            return self._parse(paginator, response, follow=False)
+            return [keep(item) for item in self._parse(paginator, response, follow=False)]
 
         for page in await gather_or_cancel(fetch(n) for n in range(2, pages + 1)):
             items.extend(page)

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any, Literal
 
@@ -124,10 +125,12 @@ class AmiliaClient:
         return self._prefix + endpoint.path_for(**values)
 
     async def _list(
-        self, endpoint: Endpoint, params: dict[str, Any] | None = None, **values: Any
-    ) -> list[Row]:
+        self, endpoint: Endpoint, params: dict[str, Any] | None = None,
+        project: Callable[[Row], Any] | None = None, **values: Any,
+    ) -> list[Any]:
         query = {"perPage": self.per_page, **(params or {})}
-        return await self.api.fetch_all_pages(self._path(endpoint, **values), query, endpoint.new_paginator())
+        return await self.api.fetch_all_pages(self._path(endpoint, **values), query, endpoint.new_paginator(),
+                                              project)
 
     async def _get(self, endpoint: Endpoint, **values: Any) -> Row:
         return await self.api.get_json(self._path(endpoint, **values))
@@ -184,19 +187,21 @@ class AmiliaClient:
         """
         return await self._get(ACCOUNT, id=account_id)
 
-    async def list_registrations(self, from_date: date, to_date: date, show_ended: bool = True) -> list[Row]:
+    async def list_registrations(self, from_date: date, to_date: date, show_ended: bool = True,
+                                 project: Callable[[Row], Any] | None = None) -> list[Any]:
         """Registrations created between two dates, both inclusive, ordered by id.
 
         Args:
             from_date: First creation day.
             to_date: Last creation day.
             show_ended: Include registrations to activities that are over.
+            project: Applied to each registration as its page arrives (keep only what you need).
 
         Example:
             regs = await amilia.list_registrations(date(2024, 1, 1), date(2025, 12, 31))
         """
         params = {"from": from_date.isoformat(), "to": to_date.isoformat(), "showEnded": _flag(show_ended)}
-        return await self._list(REGISTRATIONS, params)
+        return await self._list(REGISTRATIONS, params, project)
 
     async def list_person_registrations(self, person_id: int, show_ended: bool = True) -> list[Row]:
         """Registrations of one person (same items as :meth:`list_registrations`).

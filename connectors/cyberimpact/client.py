@@ -300,7 +300,7 @@ class CyberimpactClient:
         answer = await self.api.post_json(BATCHES.path_for(), dict(body))
         return int(answer["id"])
 
-    async def wait_batch(self, batch_id: int, poll_interval: float = 0.2, timeout: float = 600) -> Row:
+    async def wait_batch(self, batch_id: int, poll_interval: float = 0.05, timeout: float = 600) -> Row:
         """Poll a batch until it is completed. The interval grows by half each poll, up to 5 s.
 
         Args:
