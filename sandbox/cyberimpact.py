@@ -161,6 +161,14 @@ def make_router(state: CyberimpactState) -> APIRouter:
         with lock:
             return JSONResponse(state.patch_member(state.member(key), body))
 
+    @router.delete("/members/{key}")
+    async def delete_member(key: str) -> JSONResponse:
+        with lock:
+            m = state.member(key)
+            out = dict(m)
+            state.delete_member(m)
+            return JSONResponse(out)
+
     @router.get("/members/{key}/consent")
     async def get_consent(key: str) -> JSONResponse:
         with lock:
