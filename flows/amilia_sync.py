@@ -6,6 +6,7 @@ Orchestration only: the HTTP lives in connectors/, the rules in tasks/.
 from __future__ import annotations
 
 import asyncio
+import gc
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -77,9 +78,17 @@ async def amilia_initial_sync(
         extracted_at = datetime.now(UTC)
         async with amilia_block.client() as amilia, cyber_block.client() as cyberimpact:
             _stage(run_id, 0)
-            snapshot, extract = await asyncio.gather(read_cyberimpact_state(cyberimpact),
-                                                     extract_amilia(amilia, since, until))
-            missing_fields = check_custom_field_room(quote(snapshot))  # fails here, before any write
+
+            async def read_cyberimpact_and_make_room():
+                snapshot = await read_cyberimpact_state(cyberimpact)
+                missing = check_custom_field_room(quote(snapshot))  # fails here, before any write
+                # The 14 fields do not depend on Amilia: create them while Amilia is still being read.
+                ids = {} if dry_run else await ensure_custom_fields(cyberimpact, quote(snapshot), missing)
+                return snapshot, missing, ids
+
+            (snapshot, missing_fields, field_ids), extract = await asyncio.gather(
+                read_cyberimpact_and_make_room(), extract_amilia(amilia, since, until))
+            gc.freeze()  # tens of thousands of long-lived records: keep the cyclic GC from rescanning them
             _stage(run_id, 1)
             plan = plan_sync(quote(extract), since, until)
             del extract  # the raw Amilia records are not needed past planning (peak memory)
@@ -92,7 +101,6 @@ async def amilia_initial_sync(
                 added, failures = changes.group_memberships_added, []
             else:
                 _stage(run_id, 2)
-                field_ids = await ensure_custom_fields(cyberimpact, quote(snapshot), missing_fields)
                 group_ids, groups_created = await ensure_groups(cyberimpact, quote(snapshot), quote(plan),
                                                                    field_ids)
                 changes = diff_with_cyberimpact(quote(plan), quote(snapshot))
@@ -133,3 +141,5 @@ async def amilia_initial_sync(
     except BaseException as exc:
         finish_sync_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        gc.unfreeze()

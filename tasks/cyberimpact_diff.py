@@ -46,11 +46,31 @@ def _norm(value: Any) -> str:
 
 def planned_member(row: dict[str, Any]) -> dict[str, Any]:
     """A planned contact row → a member payload (custom fields by name; empty values dropped)."""
-    member: dict[str, Any] = {k: _norm(row.get(k)) for k in REGULAR_FIELDS if _norm(row.get(k))}
-    member["customFields"] = {k: _norm(row.get(k)) for k in CUSTOM_FIELD_NAMES if _norm(row.get(k))}
-    member["consentDate"] = _norm(row.get("consent_date")) or None
-    member["consentProof"] = _norm(row.get("consent_proof")) or None
+    return _member({k: _norm(row.get(k)) for k in MEMBER_COLUMNS})
+
+
+MEMBER_COLUMNS = (*REGULAR_FIELDS, *CUSTOM_FIELD_NAMES, "consent_date", "consent_proof")
+
+
+def _member(values: dict[str, str]) -> dict[str, Any]:
+    member: dict[str, Any] = {k: values[k] for k in REGULAR_FIELDS if values[k]}
+    member["customFields"] = {k: values[k] for k in CUSTOM_FIELD_NAMES if values[k]}
+    member["consentDate"] = values["consent_date"] or None
+    member["consentProof"] = values["consent_proof"] or None
     return member
+
+
+def _normalised_columns(contacts: pd.DataFrame) -> dict[str, list[str]]:
+    """Every member column as normalised strings, column by column (a per-cell loop costs ~10× more)."""
+    out: dict[str, list[str]] = {}
+    for column in MEMBER_COLUMNS:
+        if column not in contacts:
+            out[column] = [""] * len(contacts)
+        elif pd.api.types.is_float_dtype(contacts[column]):
+            out[column] = [_norm(v) for v in contacts[column].tolist()]
+        else:
+            out[column] = contacts[column].astype("string").fillna("").str.strip().tolist()
+    return out
 
 
 def _consent_changes(existing: dict[str, Any], desired: dict[str, Any]) -> bool:
@@ -80,15 +100,16 @@ def diff_contacts(contacts: pd.DataFrame, memberships: pd.DataFrame, existing_me
     by_email = {str(m.get("email", "")).lower(): m for m in existing_members}
     changes = SyncChanges()
     writable: set[str] = set()
-    for row in contacts.to_dict("records"):
-        email = row["email"]
+    columns = _normalised_columns(contacts)
+    for i, email in enumerate(columns["email"]):
         current = by_email.get(email)
         if email in unsubscribed or (current and current.get("status") == "unsubscribed"):
-            changes.skipped.append({"email": email, "person_id": row.get("Amilia.PersonId"),
+            person_id = columns["Amilia.PersonId"][i]
+            changes.skipped.append({"email": email, "person_id": int(person_id) if person_id else None,
                                     "reason": REASON_UNSUBSCRIBED})
             continue
         writable.add(email)
-        desired = planned_member(row)
+        desired = _member({k: values[i] for k, values in columns.items()})
         if current is None:
             changes.creates.append(desired)
             continue
