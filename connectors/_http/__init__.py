@@ -1,7 +1,7 @@
 """Shared HTTP machinery of the connectors: client, retries, pagination, auth, endpoints, errors."""
 
 from connectors._http.auth import BearerTokenAuth
-from connectors._http.client import ApiClient, ClientStats, gather_or_cancel, vendor_message
+from connectors._http.client import ApiClient, ClientStats, VendorClient, gather_or_cancel, vendor_message
 from connectors._http.endpoints import Endpoint, quote_segment
 from connectors._http.errors import (
     ApiError,
@@ -29,6 +29,7 @@ __all__ = [
     "AuthError",
     "BearerTokenAuth",
     "ClientStats",
+    "VendorClient",
     "Endpoint",
     "ItemsPagingPaginator",
     "NotFoundError",

@@ -376,3 +376,27 @@ class ApiClient:
             logger.info("%s %s: read %d items, total said %d (data changed while reading)",
                         self.vendor, self.display_path(path), len(items), paginator.total)
         return items
+
+
+class VendorClient:
+    """Base of the vendor clients: owns one :class:`ApiClient` (``self.api``) and its lifecycle.
+
+    Example:
+        async with AmiliaCredentials(...).client() as amilia:   # closed on exit
+            print(amilia.stats.calls)
+    """
+
+    api: ApiClient
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.api.aclose()
+
+    @property
+    def stats(self) -> ClientStats:
+        return self.api.stats

@@ -20,11 +20,11 @@ from pydantic import SecretStr
 
 from connectors._http import (
     ApiClient,
-    ClientStats,
     Endpoint,
     ItemsPagingPaginator,
     NotFoundError,
     RetryPolicy,
+    VendorClient,
     quote_segment,
 )
 from connectors.amilia.auth import AmiliaJWTAuth
@@ -59,7 +59,7 @@ MEMBERSHIP_ACCOUNTS = Endpoint("membership_accounts", "/memberships/{id}/account
 Row = dict[str, Any]
 
 
-class AmiliaClient:
+class AmiliaClient(VendorClient):
     """Amilia API v3 for one organisation.
 
     Args:
@@ -104,21 +104,8 @@ class AmiliaClient:
         )
         self._prefix = f"/{language}/org/{quote_segment(self.organization)}"
 
-    async def __aenter__(self) -> AmiliaClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self.api.aclose()
-
     def __repr__(self) -> str:
         return f"AmiliaClient(organization={self.organization!r}, base_url={self.api.base_url!r})"
-
-    @property
-    def stats(self) -> ClientStats:
-        return self.api.stats
 
     # -- plumbing --------------------------------------------------------------------------------
     def _path(self, endpoint: Endpoint, **values: Any) -> str:

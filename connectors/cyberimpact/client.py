@@ -24,11 +24,11 @@ from connectors._http import (
     ApiClient,
     ApiError,
     BearerTokenAuth,
-    ClientStats,
     Endpoint,
     NotFoundError,
     PageLimitPaginator,
     RetryPolicy,
+    VendorClient,
     gather_or_cancel,
 )
 from connectors.cyberimpact.batches import BatchOutcome, add_members_bodies, merge_results
@@ -54,7 +54,7 @@ BATCHES = Endpoint("batches", "/batches")
 BATCH = Endpoint("batch", "/batches/{batch_id}")
 
 
-class CyberimpactClient:
+class CyberimpactClient(VendorClient):
     """Cyberimpact REST API for one account.
 
     Args:
@@ -87,21 +87,8 @@ class CyberimpactClient:
             transport=transport,
         )
 
-    async def __aenter__(self) -> CyberimpactClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self.api.aclose()
-
     def __repr__(self) -> str:
         return f"CyberimpactClient(base_url={self.api.base_url!r})"
-
-    @property
-    def stats(self) -> ClientStats:
-        return self.api.stats
 
     async def _list(
         self, endpoint: Endpoint, params: Mapping[str, Any] | None = None, **values: Any
