@@ -24,6 +24,15 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/initial_sync.py --persons 20000
+	$(BIN)/python bench/webhook_ingest.py
+	$(BIN)/python bench/amilia_events.py
 
 clean:
 	rm -rf .passerelle .pytest_cache .ruff_cache
+
+.PHONY: up down
+up: $(STAMP)
+	$(BIN)/passerelle up
+
+down:
+	@test -x $(BIN)/passerelle && $(BIN)/passerelle down || true

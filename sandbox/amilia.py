@@ -32,6 +32,7 @@ from fastapi.routing import APIRoute
 from sandbox import amilia_render as render
 from sandbox.amilia_document import parse_date
 from sandbox.amilia_state import AmiliaData, AmiliaState
+from sandbox.amilia_webhooks import build_webhook_router
 from sandbox.core import Vendor
 
 DENIED = "Authorization has been denied for this request."
@@ -345,4 +346,4 @@ def build_amilia() -> Vendor:
     async def unknown(request: Request, rest: str) -> Response:
         raise _not_found(request)
 
-    return Vendor(name="amilia", state=state, router=router)
+    return Vendor(name="amilia", state=state, router=router, control=build_webhook_router(state))

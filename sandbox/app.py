@@ -32,6 +32,8 @@ def create_app(vendors: list[Vendor] | None = None) -> FastAPI:
 
     for vendor in vendors:
         app.include_router(vendor.router, prefix=f"/{vendor.name}")
+        if vendor.control is not None:
+            app.include_router(vendor.control, prefix=f"/_sandbox/{vendor.name}", tags=["control"])
 
     @app.middleware("http")
     async def vendor_middleware(request: Request, call_next):

@@ -34,6 +34,7 @@ class Vendor:
     name: str
     state: VendorState
     router: APIRouter
+    control: APIRouter | None = None  # vendor-specific control routes, mounted under /_sandbox/{name}
 
 
 class Faults(BaseModel):

@@ -47,6 +47,6 @@ class AmiliaCredentials(Block):
         hint = f"Check the username and password in the 'amilia-credentials/{name}' block."
         return AmiliaClient(
             username=self.username, password=self.password, organization=self.organization,
-            language=self.language, base_url=self.base_url, max_concurrency=self.max_concurrency,
-            auth_hint=hint, **options,
+            language=self.language, base_url=self.base_url,
+            **{"max_concurrency": self.max_concurrency, "auth_hint": hint, **options},
         )

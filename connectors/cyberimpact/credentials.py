@@ -38,6 +38,7 @@ class CyberimpactCredentials(Block):
         """
         name = getattr(self, "_block_document_name", None) or "<name>"
         return CyberimpactClient(
-            api_token=self.api_token, base_url=self.base_url, max_concurrency=self.max_concurrency,
-            auth_hint=f"Check the token in the 'cyberimpact-credentials/{name}' block.", **options,
+            api_token=self.api_token, base_url=self.base_url,
+            **{"max_concurrency": self.max_concurrency,
+               "auth_hint": f"Check the token in the 'cyberimpact-credentials/{name}' block.", **options},
         )

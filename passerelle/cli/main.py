@@ -11,7 +11,7 @@ import os
 import typer
 from rich.console import Console
 
-from passerelle.cli import connect, demo, sandbox
+from passerelle.cli import connect, demo, gateway, hooks, inbox, sandbox, stack
 
 app = typer.Typer(help="Passerelle: integration pipelines on Prefect 3.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
@@ -19,7 +19,15 @@ sync_app = typer.Typer(help="Run a sync flow against configured Blocks.", no_arg
 app.add_typer(sync_app, name="sync")
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(connect.app, name="connect")
+app.add_typer(gateway.app, name="gateway")
+app.add_typer(hooks.app, name="hooks")
+app.add_typer(inbox.app, name="inbox")
 app.command("demo")(demo.demo)
+app.command("up")(stack.up)
+app.command("down")(stack.down)
+stack_app = typer.Typer(hidden=True)
+stack_app.command("seed-sandbox")(stack.seed_sandbox)
+app.add_typer(stack_app, name="stack", hidden=True)
 console = Console()
 
 

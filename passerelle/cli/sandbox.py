@@ -44,3 +44,41 @@ def seed(
     if url:
         load_into(url, document)
         console.print(f"loaded {len(document['amilia']['persons'])} Amilia persons into {url}")
+
+
+@app.command("fire")
+def fire(
+    url: str = typer.Option(..., help="where to send the deliveries, e.g. a gateway receiver URL with its token"),
+    events: str = typer.Option(..., help='JSON list, e.g. \'[{"Context": "Person", "Action": "Create", '
+                                         '"Id": 501}]\', or @FILE holding it'),
+    sandbox: str = typer.Option("http://127.0.0.1:8765", help="base URL of the running sandbox"),
+    retry_interval: float = typer.Option(1.0, min=0, help="seconds between attempts of one delivery"),
+    max_attempts: int = typer.Option(5, min=1, help="attempts per delivery"),
+) -> None:
+    """Have the Amilia emulator send webhooks rendered from its current state (docs/sandbox-amilia.md)."""
+    import httpx
+    from rich.table import Table
+
+    text = Path(events[1:]).read_text() if events.startswith("@") else events
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"not JSON: {exc}", param_hint="--events") from None
+    body = {"url": url, "events": items if isinstance(items, list) else [items],
+            "retry_interval": retry_interval, "max_attempts": max_attempts}
+    response = httpx.post(f"{sandbox.rstrip('/')}/_sandbox/amilia/webhooks/fire", json=body,
+                          timeout=max(60.0, (retry_interval + 10) * max_attempts * len(body["events"])))
+    if response.status_code != 200:
+        console.print(f"[red]refused ({response.status_code})[/]: {response.text}")
+        raise typer.Exit(1)
+    outcome = response.json()
+    table = Table(title=f"sent {outcome['sent']}, failed {outcome['failed']}", title_justify="left")
+    for column in ("#", "event", "status", "attempts"):
+        table.add_column(column)
+    for i, (event, result) in enumerate(zip(body["events"], outcome["results"], strict=True)):
+        what = ("envelope" if "envelope" in event
+                else f"{event.get('Context')}.{event.get('Action')} {event.get('Id') or event.get('PersonId') or ''}")
+        table.add_row(str(i), what, str(result["status"] or result.get("error", "")), str(result["attempts"]))
+    console.print(table)
+    if outcome["failed"]:
+        raise typer.Exit(1)

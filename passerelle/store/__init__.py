@@ -17,4 +17,8 @@ __all__ = [
     "latest_sync_run", "session_scope", "set_watermark", "start_sync_run", "update_progress",
 ]
 
-from passerelle.store import inbox  # noqa: E402,F401  (registers the inbox table)
+from passerelle.store import (
+    effects,  # noqa: E402,F401  (registers the lease table; the effect ledger)
+    inbox,  # noqa: E402,F401  (registers the inbox table)
+    links,  # noqa: E402,F401  (registers the hook_link table)
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -13,9 +14,17 @@ from sqlmodel import Session, SQLModel, create_engine
 from passerelle.settings import get_settings
 from passerelle.store import models  # noqa: F401  (registers the tables)
 
+_engine_lock = threading.Lock()
+
+
+def engine_for(url: str) -> Engine:
+    """One engine per URL, its tables created once (safe when first called from several threads)."""
+    with _engine_lock:
+        return _engine_for(url)
+
 
 @lru_cache(maxsize=8)
-def engine_for(url: str) -> Engine:
+def _engine_for(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 

@@ -87,10 +87,14 @@ def store_deliveries(deliveries: list[Delivery], url: str | None = None) -> list
     rows = [{"source": d.source, "link": d.link, "event_id": d.event_id, "event_type": d.event_type,
              "entity_key": d.entity_key, "payload": d.payload, "received_at": now, "status": PENDING,
              "attempts": 0, "next_attempt_at": now} for d in deliveries]
-    stmt = insert(InboxEvent).values(rows).on_conflict_do_nothing(
-        index_elements=["source", "link", "event_id"]).returning(InboxEvent.event_id)
+    # One cached statement executed with many parameter sets ("insertmanyvalues"): SQLAlchemy batches
+    # them into multi-row INSERTs itself. `.values(rows)` would compile a new statement per call (~150 µs
+    # per row), the gateway's main cost under load.
+    table = InboxEvent.__table__
+    stmt = insert(table).on_conflict_do_nothing(
+        index_elements=["source", "link", "event_id"]).returning(table.c.event_id)
     with session_scope(url) as s:
-        created = {row[0] for row in s.execute(stmt)}
+        created = {row[0] for row in s.execute(stmt, rows)}
     seen: set[str] = set()
     result = []
     for d in deliveries:  # the same id twice in one transaction: only the first counts as new

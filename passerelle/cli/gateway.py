@@ -1,0 +1,23 @@
+"""`passerelle gateway serve`: the webhook gateway (docs/webhooks.md)."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="The webhook gateway: vendor webhooks into the durable inbox (docs/webhooks.md).",
+                  no_args_is_help=True)
+
+
+@app.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", help="interface to listen on (0.0.0.0 behind a proxy)"),
+    port: int = typer.Option(8000, help="TCP port"),
+    access_log: bool = typer.Option(False, "--access-log", help="log every call (tokens are masked)"),
+    log_level: str = typer.Option("info", help="debug, info, warning or error"),
+) -> None:
+    """Serve every receiver until interrupted. Store: PASSERELLE_DATABASE_URL or the SQLite file under
+    PASSERELLE_HOME; limits and nudges: PASSERELLE_GATEWAY_* (docs/webhooks.md)."""
+    from passerelle.gateway.server import serve as run
+
+    typer.echo(f"Gateway on http://{host}:{port} — receivers under /hooks/<source>/<link>, OpenAPI at /docs")
+    run(host=host, port=port, access_log=access_log, log_level=log_level)

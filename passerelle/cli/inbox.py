@@ -1,0 +1,100 @@
+"""`passerelle inbox stats|list|replay|purge`: look into the webhook inbox, resubmit dead letters, clean up."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="The durable webhook inbox: counts, events, dead-letter replay, purge.",
+                  no_args_is_help=True)
+console = Console()
+
+SourceOpt = typer.Option(None, help="only this source, e.g. amilia")
+LinkOpt = typer.Option(None, help="only this link")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90s`, `30m`, `12h`, `7d`, `2w` (or a number of seconds)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text)
+    if not match:
+        raise typer.BadParameter(f"{text!r} is not a duration like 30m, 12h, 7d or 2w")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2) or "s"])
+
+
+def parse_ids(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a comma-separated list of event ids", param_hint="--ids") \
+            from None
+
+
+def _status(value: str | None) -> str | None:
+    from passerelle.store.inbox import STATUSES
+
+    if value is not None and value not in STATUSES:
+        raise typer.BadParameter(f"{value!r}: one of {', '.join(STATUSES)}", param_hint="--status")
+    return value
+
+
+@app.command("stats")
+def stats(source: str | None = SourceOpt, link: str | None = LinkOpt) -> None:
+    """Events per status."""
+    from passerelle.store import inbox
+
+    counts = inbox.stats(source=source, link=link)
+    scope = "/".join(x for x in (source, link) if x) or "all sources"
+    table = Table(title=f"Inbox ({scope})", title_justify="left")
+    table.add_column("status")
+    table.add_column("events", justify="right")
+    for status, count in counts.items():
+        table.add_row(status, str(count), style="red" if status == inbox.DEAD and count else None)
+    table.add_row("total", str(sum(counts.values())), style="bold")
+    console.print(table)
+
+
+@app.command("list")
+def list_(status: str | None = typer.Option(None, help="pending, processing, done or dead"),
+          source: str | None = SourceOpt, link: str | None = LinkOpt,
+          limit: int = typer.Option(50, min=1, help="newest N events")) -> None:
+    """The newest events, with their attempts and last error."""
+    from passerelle.store import inbox
+
+    table = Table(title="Inbox events (newest first)", title_justify="left")
+    for column in ("id", "source/link", "type", "entity", "status", "attempts", "received", "last error"):
+        table.add_column(column, overflow="fold")
+    for e in inbox.list_events(status=_status(status), source=source, link=link, limit=limit):
+        table.add_row(str(e.id), f"{e.source}/{e.link}", e.event_type, e.entity_key, e.status, str(e.attempts),
+                      f"{e.received_at:%Y-%m-%d %H:%M:%S}", (e.last_error or "")[:120])
+    console.print(table)
+
+
+@app.command("replay")
+def replay(source: str | None = SourceOpt, link: str | None = LinkOpt,
+           ids: str | None = typer.Option(None, help="only these event ids, e.g. 12,15")) -> None:
+    """Put dead events back to pending (attempts reset), so the next drain retries them."""
+    from passerelle.store import inbox
+
+    count = inbox.replay(source=source, link=link, ids=parse_ids(ids))
+    console.print(f"{count} dead event{'s' if count != 1 else ''} back to pending")
+
+
+@app.command("purge")
+def purge(older_than: str = typer.Option(..., help="received more than this long ago: 30m, 12h, 7d, 2w"),
+          status: list[str] = typer.Option(["done"], help="statuses to delete (repeat: --status done "
+                                                          "--status dead); pending work is never purged")) -> None:
+    """Delete finished events received before now − OLDER_THAN."""
+    from passerelle.store import inbox
+
+    for s in status:
+        if s not in (inbox.DONE, inbox.DEAD):
+            raise typer.BadParameter(f"{s!r}: only done and dead events can be purged", param_hint="--status")
+    count = inbox.purge(parse_duration(older_than), statuses=tuple(status))
+    console.print(f"purged {count} event{'s' if count != 1 else ''} ({', '.join(status)}) older than {older_than}")

@@ -1,0 +1,268 @@
+"""Applying a batch of Amilia webhook events to Cyberimpact (docs/amilia-webhooks.md).
+
+:func:`plan_events` (Amilia: read, plan) and :func:`write_events` (Cyberimpact: read, write, record) are
+plain async functions, testable and usable without Prefect; :func:`apply_events` chains them. The drain runs
+them as Prefect task runs (:func:`plan_amilia_events`, :func:`write_cyberimpact_changes`), so a run shows
+two task runs per *batch*, never one per event (a task run costs ~5 ms; DESIGN.md). Per-event detail goes
+to the store: the effect ledger records ``inbox-<id>:applied`` or ``inbox-<id>:skipped`` with a short
+detail, and failed events keep their error in the inbox row.
+
+Steps of one batch: read the rows (a row already recorded in the ledger is done without being applied
+again), fetch fresh Amilia state once per touched person and account, plan with the initial sync's
+transforms, check "activity cancelled for all participants" — then read the Cyberimpact members concerned,
+write, record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
+
+from connectors._http import AuthError
+from connectors.amilia.client import AmiliaClient
+from passerelle.store.effects import done_keys, record_effects
+from passerelle.store.inbox import InboxEvent
+from tasks.amilia_events_fetch import AmiliaReader, RegistrationsSnapshot
+from tasks.amilia_events_model import SKIP_ALL_CANCELLED, AmiliaEvent, BadPayload, classify
+from tasks.amilia_events_plan import BatchPlan, plan_batch
+from tasks.amilia_events_write import CyberimpactSide, MemberReader, resolve_archive_lookups, write_plan
+
+
+@dataclass
+class EventContext:
+    """What every batch of one drain run shares: the clients, the Cyberimpact ids, the sync window."""
+
+    amilia: AmiliaClient
+    side: CyberimpactSide
+    today: date
+    since: date  # first day of the 24-month window
+    store_url: str | None = None
+    reader: AmiliaReader = field(init=False)
+    members: MemberReader = field(init=False)
+    registrations: RegistrationsSnapshot = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reader, self.members = AmiliaReader(self.amilia), MemberReader(self.side.client)
+        self.registrations = RegistrationsSnapshot(self.amilia, self.since, self.today + timedelta(days=1))
+
+
+@dataclass
+class BatchResult:
+    """Outcome of one batch: which inbox rows are done, failed (retry) or bad (dead at once)."""
+
+    done: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    bad: dict[int, str] = field(default_factory=dict)
+    applied: int = 0
+    already_applied: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    contacts_written: int = 0
+    group_adds: int = 0
+    removals: int = 0
+    timings: Counter[str] = field(default_factory=Counter)  # seconds per stage
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:1000]
+
+
+@dataclass
+class PlannedBatch:
+    """A batch read and planned from Amilia, not yet written to Cyberimpact."""
+
+    rows: list[InboxEvent]
+    result: BatchResult
+    events: list[AmiliaEvent] = field(default_factory=list)
+    plan: BatchPlan | None = None
+    notes: dict[int, str] = field(default_factory=dict)
+
+
+async def plan_events(ctx: EventContext, rows: list[InboxEvent]) -> PlannedBatch:
+    """Step 1 of a batch, Amilia only: rows already in the ledger are done; the others are read, planned, and
+    the "cancelled for all participants" rule applied. Reads nothing from Cyberimpact, so a drain runs it for
+    the next batch while the previous one is being written.
+
+    Raises:
+        AuthError: Amilia refused the credentials; the caller releases the batch and stops.
+    """
+    batch = PlannedBatch(rows, BatchResult())
+    result = batch.result
+    recorded = done_keys([f"inbox-{r.id}:{step}" for r in rows for step in ("applied", "skipped")],
+                         url=ctx.store_url)
+    for row in sorted(rows, key=lambda r: r.id):
+        if {f"inbox-{row.id}:applied", f"inbox-{row.id}:skipped"} & recorded:
+            result.done.append(row.id)  # applied before a crash, not yet marked done
+            result.already_applied += 1
+            continue
+        try:
+            batch.events.append(classify(row.id, row.event_type, row.payload, window_start=ctx.since,
+                                         today=ctx.today))
+        except BadPayload as exc:
+            result.bad[row.id] = f"bad payload: {exc}"
+        except Exception as exc:  # noqa: BLE001 - a bug in one event fails only that event
+            result.failed[row.id] = _error(exc)
+    if not batch.events:
+        return batch
+    clock = time.perf_counter()
+    state = await ctx.reader.read(batch.events)
+    result.timings["amilia read"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    batch.plan = plan_batch(batch.events, state, ctx.since, ctx.today)
+    result.timings["plan"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    batch.notes = await _keep_fully_cancelled(ctx, batch.plan)
+    result.timings["cancelled-for-all check"] = time.perf_counter() - clock
+    return batch
+
+
+async def write_events(ctx: EventContext, batch: PlannedBatch) -> BatchResult:
+    """Step 2 of a batch: read the Cyberimpact members concerned, write, record the outcome in the ledger.
+
+    Raises:
+        AuthError: Cyberimpact refused the token; the caller releases the batch and stops.
+    """
+    result, plan = batch.result, batch.plan
+    if plan is None:
+        return result
+    clock = time.perf_counter()
+    failed = dict(plan.failed)
+    (archive_emails, archive_members), (members, unreadable) = await asyncio.gather(
+        _archive_lookups(ctx, plan, failed), ctx.members.read(_emails_of(plan)))
+    members = {**archive_members, **members}
+    for email, error in unreadable.items():
+        for eid in _events_of(plan, archive_emails, email):
+            failed[eid] = error
+    _drop_emails(plan, set(unreadable))
+    result.timings["cyberimpact read"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    outcome = await write_plan(ctx.side, plan, members, archive_emails, store_url=ctx.store_url)
+    result.timings["cyberimpact write"] = time.perf_counter() - clock
+    result.timings.update({f"write: {k}": v for k, v in outcome.timings.items()})
+    failed.update(outcome.failed)
+    result.failed.update(failed)
+    result.contacts_written, result.group_adds, result.removals = (
+        outcome.contacts_written, outcome.group_adds, outcome.removals)
+    _record(ctx, batch.events, plan, batch.notes, archive_emails, result)
+    return result
+
+
+async def apply_events(ctx: EventContext, rows: list[InboxEvent]) -> BatchResult:
+    """Apply one claimed batch (rows of one link, per-entity chains in id order): both steps in a row.
+
+    Raises:
+        AuthError: a vendor refused the credentials; the caller releases the batch and stops.
+    """
+    return await write_events(ctx, await plan_events(ctx, rows))
+
+
+def _emails_of(plan: BatchPlan) -> set[str]:
+    emails = set(plan.contacts["email"]) if not plan.contacts.empty else set()
+    return emails | {email for email, _ in plan.removals}
+
+
+async def _archive_lookups(ctx: EventContext, plan: BatchPlan, failed: dict[int, str]
+                          ) -> tuple[dict[str, set[int]], dict[str, dict]]:
+    try:
+        return await resolve_archive_lookups(ctx.side, plan)
+    except AuthError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - fail the thin deletes that needed the lookup
+        failed.update({eid: _error(exc) for ids in plan.archive_lookups.values() for eid in ids})
+        return {}, {}
+
+
+async def _keep_fully_cancelled(ctx: EventContext, plan: BatchPlan) -> dict[int, str]:
+    """Drop the removals of activities whose registrations are all cancelled (the group stays intact)."""
+    pending = {title: act for title, act in plan.cancel_activities.items()
+               if any(t == title for _, t in plan.removals)}
+    if not pending:
+        return {}
+    try:
+        full = await ctx.registrations.fully_cancelled(
+            {act: plan.cancelled_registrations.get(act, set()) for act in pending.values()})
+    except AuthError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - fail the cancellations that needed the answer
+        for pair in [p for p in plan.removals if p[1] in pending]:
+            plan.failed.update(dict.fromkeys(plan.removals.pop(pair, ()), _error(exc)))
+        return {}
+    notes: dict[int, str] = {}
+    for pair in [p for p in plan.removals if pending.get(p[1]) in full]:
+        notes.update(dict.fromkeys(plan.removals.pop(pair, ()), SKIP_ALL_CANCELLED))
+    return notes
+
+
+def _events_of(plan: BatchPlan, archive_emails: dict[str, set[int]], email: str) -> set[int]:
+    ids = set(plan.by_email.get(email, ())) | set(archive_emails.get(email, ()))
+    return ids.union(*(events for (e, _), events in plan.removals.items() if e == email))
+
+
+def _drop_emails(plan: BatchPlan, emails: set[str]) -> None:
+    if not emails:
+        return
+    if not plan.contacts.empty:
+        plan.contacts = plan.contacts[~plan.contacts["email"].isin(emails)].reset_index(drop=True)
+    if not plan.adds.empty:
+        plan.adds = plan.adds[~plan.adds["email"].isin(emails)].reset_index(drop=True)
+    plan.removals = {pair: ids for pair, ids in plan.removals.items() if pair[0] not in emails}
+
+
+def _record(ctx: EventContext, events: list[AmiliaEvent], plan: BatchPlan, notes: dict[int, str],
+            archive_emails: dict[str, set[int]], result: BatchResult) -> None:
+    """Ledger rows for what is done (per-event detail in the store), then the ids to mark done."""
+    touched: dict[int, set[str]] = {}
+    for email, ids in (*plan.by_email.items(), *archive_emails.items()):
+        for eid in ids:
+            touched.setdefault(eid, set()).add(email)
+    removed = Counter(eid for ids in plan.removals.values() for eid in ids)
+    details: dict[str, str] = {}
+    for e in events:
+        if e.id in result.failed:
+            continue
+        reason = plan.skipped.get(e.id)
+        if reason is None and e.id in notes and not removed[e.id]:
+            reason = notes[e.id]  # its only effect was a removal the "cancelled for all" rule kept
+        if reason is None and e.id not in plan.planned:
+            reason = e.reason or "nothing to do"
+        if reason:
+            result.skipped[reason] += 1
+            details[f"inbox-{e.id}:skipped"] = json.dumps({"type": e.event_type, "reason": reason})
+        else:
+            result.applied += 1
+            details[f"inbox-{e.id}:applied"] = json.dumps(
+                {"type": e.event_type, "contacts": sorted(touched.get(e.id, ()))[:10],
+                 "removals": removed[e.id], "note": notes.get(e.id)}, ensure_ascii=False)
+        result.done.append(e.id)
+    record_effects(details, url=ctx.store_url)
+
+
+_plan_task = task(name="plan-amilia-events", cache_policy=NO_CACHE)(plan_events)
+_write_task = task(name="write-cyberimpact-changes", cache_policy=NO_CACHE)(write_events)
+_prepare_task = task(name="prepare-cyberimpact", cache_policy=NO_CACHE)(CyberimpactSide.prepare)
+
+# The arguments of the Prefect tasks below are quoted: Prefect would otherwise walk every object in them
+# (the batch's payloads, the clients, the plan's frames) looking for futures, ~0.25 s per batch of 200.
+
+
+async def plan_amilia_events(ctx: EventContext, rows: list[InboxEvent]) -> PlannedBatch:
+    """:func:`plan_events` as a Prefect task run (one per batch)."""
+    return await _plan_task(quote(ctx), quote(rows))
+
+
+async def write_cyberimpact_changes(ctx: EventContext, batch: PlannedBatch) -> BatchResult:
+    """:func:`write_events` as a Prefect task run (one per batch)."""
+    return await _write_task(quote(ctx), quote(batch))
+
+
+async def prepare_cyberimpact(side: CyberimpactSide, amilia: AmiliaClient) -> None:
+    """Read the Cyberimpact fields and groups once per drain run (a Prefect task run); create missing fields
+    and the base groups."""
+    await _prepare_task(quote(side), quote(amilia))

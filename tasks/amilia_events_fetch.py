@@ -1,0 +1,209 @@
+"""Fresh Amilia state for one batch of webhook events: each touched person and account read once.
+
+:class:`AmiliaReader` reads in rounds of concurrent calls: the persons and accounts the payloads name (plus
+the registrations of accounts with a cancellation, and the holders of memberships with a cancellation),
+then the accounts of persons read in round one and the owners and members of accounts, until nothing new
+is needed — or, for a batch touching many accounts, lists the whole organisation's persons and accounts
+instead. A 404 is remembered as "missing"; any other failure is remembered per resource, so that only the
+events that need that resource fail. A 401/403 is raised at once: it is a configuration error that stops
+the drain. :class:`RegistrationsSnapshot` answers "activity cancelled for all participants".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from connectors._http import AuthError, NotFoundError
+from connectors.amilia.client import AmiliaClient
+from tasks.amilia_events_model import (
+    ACCOUNT_ARCHIVE,
+    MEMBERSHIP_CANCEL,
+    REGISTRATION_CANCEL,
+    SKIP,
+    AmiliaEvent,
+)
+
+Resource = tuple[str, int]  # ("person", 501), ("account", 77), ("registrations", 77), ("holders", 12)
+
+
+@dataclass
+class AmiliaState:
+    """What Amilia says now about the batch's persons and accounts."""
+
+    persons: dict[int, dict[str, Any]] = field(default_factory=dict)
+    accounts: dict[int, dict[str, Any]] = field(default_factory=dict)
+    registrations: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # account id → all
+    holders: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # membership id → all rows
+    missing: set[Resource] = field(default_factory=set)
+    errors: dict[Resource, str] = field(default_factory=dict)
+    calls: int = 0
+
+    def owner_id(self, account_id: int | None) -> int | None:
+        account = self.accounts.get(account_id) if account_id is not None else None
+        owners = (account or {}).get("Owners") or []
+        return int(owners[0]["AccountOwnerId"]) if owners and owners[0].get("AccountOwnerId") else None
+
+    def member_ids(self, account_id: int) -> list[int]:
+        return [int(m["PersonId"]) for m in (self.accounts.get(account_id) or {}).get("Members") or []]
+
+    def account_of(self, person_id: int | None) -> int | None:
+        person = self.persons.get(person_id) if person_id is not None else None
+        return int(person["AccountId"]) if person and person.get("AccountId") is not None else None
+
+    def error_for(self, resources: list[Resource]) -> str | None:
+        return next((self.errors[r] for r in resources if r in self.errors), None)
+
+
+def _secret_free(exc: BaseException) -> str:
+    """Connector errors already name only vendor, method and path; anything else: its class and text."""
+    return f"{type(exc).__name__}: {exc}"[:1000]
+
+
+class AmiliaReader:
+    """Reads the batch's persons and accounts one by one, or the whole organisation when that is cheaper.
+
+    A batch touching many accounts costs one call per person and account; listing every person and account
+    costs one call per 1 000, each about as costly as 12 single reads (measured on the emulator: 8 ms against
+    0.6 ms of server time). The reader learns the organisation's size from its first listing and, for each
+    batch, takes the cheaper way (before it knows, it lists once a batch needs more than 48 calls).
+    """
+
+    PAGE_COST = 12  # single reads one listing page of 1 000 costs
+
+    def __init__(self, amilia: AmiliaClient, page_size: int = 1000) -> None:
+        self.amilia = amilia
+        self.page_size = page_size
+        self.listing_pages: int | None = None  # pages of /persons + /accounts, learned from a listing
+
+    def _bulk(self, calls: int) -> bool:
+        return calls > self.PAGE_COST * (self.listing_pages or 4)
+
+    async def read(self, events: list[AmiliaEvent]) -> AmiliaState:
+        """Read the persons, accounts, registrations and membership holders the events need.
+
+        Raises:
+            AuthError: Amilia refused the credentials (401/403).
+        """
+        amilia, state = self.amilia, AmiliaState()
+        live = [e for e in events if e.kind != SKIP]
+        persons = {p for e in live for p in (e.person_id, e.owner_id) if p is not None}
+        accounts = {e.account_id for e in live if e.account_id is not None}
+        full_accounts = {e.account_id for e in live if e.kind in (ACCOUNT_ARCHIVE, REGISTRATION_CANCEL)
+                         and e.account_id is not None}
+        jobs: list[tuple[Resource, Callable[[], Awaitable[Any]]]] = []
+        jobs += [(("registrations", a), _bind(amilia.list_account_registrations, a))
+                 for a in sorted({e.account_id for e in live if e.kind == REGISTRATION_CANCEL} - {None})]
+        jobs += [(("holders", m), _bind(amilia.list_membership_persons, m, "All"))
+                 for m in sorted({int(e.record["MembershipId"]) for e in live if e.kind == MEMBERSHIP_CANCEL})]
+        if self._bulk(2 * len(persons) + 2 * len(accounts)):
+            jobs += [(("everyone", 0), amilia.list_persons),
+                     (("everyone", 1), _bind(amilia.list_accounts, True))]
+            await _run(state, jobs)
+            if ("everyone", 0) not in state.errors and ("everyone", 1) not in state.errors:
+                self.listing_pages = -(-len(state.persons) // self.page_size) - (-len(state.accounts) // self.page_size)
+                _keep_needed(state, persons, accounts, full_accounts)
+                return state
+            state.errors = {r: e for r, e in state.errors.items() if r[0] != "everyone"}
+            state.persons, state.accounts, jobs = {}, {}, []  # the listing failed: one by one
+        for _ in range(4):
+            jobs += [(("person", p), _bind(amilia.get_person, p)) for p in sorted(persons)]
+            jobs += [(("account", a), _bind(amilia.get_account, a)) for a in sorted(accounts)]
+            if not jobs:
+                break
+            await _run(state, jobs)
+            jobs = []
+            # what the round taught us: the accounts of persons, the owners (and members) of accounts
+            accounts = {a for p in state.persons if (a := state.account_of(p)) is not None} - _seen(state, "account")
+            persons = {o for a in state.accounts if (o := state.owner_id(a)) is not None}
+            persons |= {p for a in full_accounts & set(state.accounts) for p in state.member_ids(a)}
+            persons -= _seen(state, "person")
+        return state
+
+
+def _keep_needed(state: AmiliaState, persons: set[int], accounts: set[int], full_accounts: set[int]) -> None:
+    """After listing everyone: keep the batch's persons and accounts (with owners and members), mark the
+    ones Amilia does not know as missing, as a 404 would."""
+    everyone, all_accounts = state.persons, state.accounts
+    accounts = accounts | {a for p in persons if (a := (everyone.get(p) or {}).get("AccountId")) is not None}
+    state.accounts = {a: all_accounts[a] for a in accounts if a in all_accounts}
+    persons = persons | {o for a in state.accounts if (o := state.owner_id(a)) is not None}
+    persons |= {p for a in full_accounts & set(state.accounts) for p in state.member_ids(a)}
+    state.persons = {p: everyone[p] for p in persons if p in everyone}
+    state.missing |= {("person", p) for p in persons if p not in everyone}
+    state.missing |= {("account", a) for a in accounts if a not in all_accounts}
+
+
+def _bind(method: Callable[..., Awaitable[Any]], *args: Any) -> Callable[[], Awaitable[Any]]:
+    return lambda: method(*args)
+
+
+def _seen(state: AmiliaState, kind: str) -> set[int]:
+    done = state.persons if kind == "person" else state.accounts
+    return set(done) | {i for k, i in (*state.missing, *state.errors) if k == kind}
+
+
+async def _run(state: AmiliaState, jobs: list[tuple[Resource, Callable[[], Awaitable[Any]]]]) -> None:
+    results = await asyncio.gather(*(call() for _, call in jobs), return_exceptions=True)
+    state.calls += len(jobs)
+    for (resource, _), result in zip(jobs, results, strict=True):
+        kind, ident = resource
+        if isinstance(result, AuthError):
+            raise result
+        if isinstance(result, NotFoundError):
+            state.missing.add(resource)
+        elif isinstance(result, BaseException):
+            if isinstance(result, asyncio.CancelledError | KeyboardInterrupt | SystemExit):
+                raise result
+            state.errors[resource] = _secret_free(result)
+        elif kind == "person":
+            state.persons[ident] = result
+        elif kind == "account":
+            state.accounts[ident] = result
+        elif kind == "registrations":
+            state.registrations[ident] = result
+        elif kind == "holders":
+            state.holders[ident] = result
+        else:  # "everyone": a listing of all persons (0) or all accounts (1)
+            (state.persons if ident == 0 else state.accounts).update({int(x["Id"]): x for x in result})
+
+
+class RegistrationsSnapshot:
+    """The organisation's registrations of the sync window, read to judge "activity cancelled for all
+    participants".
+
+    Seed: "Si une activité est complètement annulée pour tous les participants, nous conserverons le groupe
+    de l'activité avec sa liste de contacts intacte". The listing is the heaviest read of a batch (every
+    registration of the window), so a drain reuses it while it can judge: at most `max_age` seconds old, and
+    showing every cancellation being judged as cancelled already — a snapshot taken after the cancellations
+    it judges, as a read at processing time would be. Otherwise it is read again.
+    """
+
+    def __init__(self, amilia: AmiliaClient, since: date, until: date, max_age: float = 60.0) -> None:
+        self.amilia, self.since, self.until, self.max_age = amilia, since, until, max_age
+        self.read_at = float("-inf")
+        self.cancelled: set[int] = set()
+        self.live_by_activity: dict[int, int] = {}
+        self.reads = 0
+
+    async def fully_cancelled(self, cancellations: dict[int, set[int]]) -> set[int]:
+        """Of the activities given (activity id → ids of the registrations just cancelled), those whose
+        registrations in the window are all cancelled."""
+        if not cancellations:
+            return set()
+        known = set().union(*cancellations.values()) <= self.cancelled
+        if not known or time.monotonic() - self.read_at > self.max_age:
+            registrations = await self.amilia.list_registrations(self.since, self.until, show_ended=True)
+            self.reads += 1
+            self.read_at = time.monotonic()
+            self.cancelled = {int(r["Id"]) for r in registrations if r.get("IsCancelled")}
+            self.live_by_activity = {}
+            for r in registrations:
+                act = (r.get("Activity") or {}).get("Id")
+                if act is not None and not r.get("IsCancelled"):
+                    self.live_by_activity[int(act)] = self.live_by_activity.get(int(act), 0) + 1
+        return {a for a in cancellations if not self.live_by_activity.get(a)}

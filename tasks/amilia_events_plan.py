@@ -1,0 +1,263 @@
+"""What one batch of Amilia webhook events should change in Cyberimpact (pure: no Prefect, no HTTP).
+
+The contacts, fields, consent and groups come from the initial sync's own transforms
+(:func:`tasks.amilia_transforms.plan_contacts`) fed with the fresh Amilia state of the touched persons and
+accounts, so a webhook applies exactly the initial sync's rules (child / same e-mail / no e-mail, the 21
+fields, "Clients Amilia", activity and membership groups, consent). Events add enrolment rows:
+
+- a registration or membership event: that registration or membership (seed: "nous mettrons à jour les
+  informations des contacts concernés et les ajouterons aux groupes correspondants");
+- a person, account or archive event: a row with no group and no consent date for the person (account: the
+  owner; archived account: each of its persons), which brings in the person and the owner (seed: "nous
+  ajouterons son adresse ainsi que celle du propriétaire du compte").
+
+Cancellations give *removals*: the (e-mail, group) pairs the cancelled registration gave, minus the pairs the
+account's other live registrations of the same activity still give ("elles resteront dans le groupe de vos
+Clients Amilia" — only the activity group is left).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from tasks.amilia_events_fetch import AmiliaState
+from tasks.amilia_events_model import (
+    ACCOUNT,
+    ACCOUNT_ARCHIVE,
+    MEMBERSHIP,
+    MEMBERSHIP_CANCEL,
+    PERSON,
+    PERSON_ARCHIVE,
+    REGISTRATION,
+    REGISTRATION_CANCEL,
+    SKIP,
+    SKIP_GONE,
+    SKIP_KEPT,
+    SKIP_NOTHING,
+    AmiliaEvent,
+)
+from tasks.amilia_transforms import ENROLMENT_COLUMNS, accounts_frame, enrolments_frame, persons_frame, plan_contacts
+
+Pair = tuple[str, str]  # (e-mail, group title)
+ALL_TIME = (date.min, date.max)
+
+
+@dataclass
+class BatchPlan:
+    """The target state of one batch, with the events each change comes from."""
+
+    contacts: pd.DataFrame = field(default_factory=pd.DataFrame)  # plan_contacts rows, one per e-mail
+    adds: pd.DataFrame = field(default_factory=pd.DataFrame)      # (email, group_title, kind)
+    hierarchy_titles: set[str] = field(default_factory=set)       # dynamic program/category/subcategory groups
+    removals: dict[Pair, set[int]] = field(default_factory=dict)
+    cancel_activities: dict[str, int] = field(default_factory=dict)  # activity title → id (removals pending)
+    cancelled_registrations: dict[int, set[int]] = field(default_factory=dict)  # activity id → registration ids
+    archive_lookups: dict[tuple[str, int], set[int]] = field(default_factory=dict)  # thin deletes, 404 in Amilia
+    by_email: dict[str, set[int]] = field(default_factory=dict)   # contact → events it comes from
+    planned: set[int] = field(default_factory=set)
+    skipped: dict[int, str] = field(default_factory=dict)
+    failed: dict[int, str] = field(default_factory=dict)
+
+    def merge(self, other: BatchPlan) -> None:
+        self.contacts = pd.concat([self.contacts, other.contacts]).drop_duplicates("email") \
+            if not self.contacts.empty else other.contacts
+        self.adds = pd.concat([self.adds, other.adds]).drop_duplicates(["email", "group_title"]) \
+            if not self.adds.empty else other.adds
+        self.hierarchy_titles |= other.hierarchy_titles
+        for mine, theirs in ((self.removals, other.removals), (self.archive_lookups, other.archive_lookups),
+                             (self.by_email, other.by_email)):
+            for key, ids in theirs.items():
+                mine.setdefault(key, set()).update(ids)
+        self.cancel_activities.update(other.cancel_activities)
+        for act, ids in other.cancelled_registrations.items():
+            self.cancelled_registrations.setdefault(act, set()).update(ids)
+        self.planned |= other.planned
+        self.skipped.update(other.skipped)
+        self.failed.update(other.failed)
+
+
+def _email(person: dict[str, Any] | None) -> str | None:
+    text = str((person or {}).get("Email") or "").strip().lower()
+    return text if "@" in text else None
+
+
+def _row(kind: str, person_id: int, account_id: int | None, owner_id: int | None) -> tuple:
+    return (kind, person_id, account_id, owner_id, *([None] * 4), "", *([None] * 5))
+
+
+def _dependencies(e: AmiliaEvent, state: AmiliaState) -> list[tuple[str, int]]:
+    account = e.account_id if e.account_id is not None else state.account_of(e.person_id)
+    deps = [("person", p) for p in (e.person_id, e.owner_id) if p is not None]
+    if account is not None:
+        deps += [("account", account), ("person", state.owner_id(account) or -1)]
+        if e.kind in (ACCOUNT_ARCHIVE, REGISTRATION_CANCEL):
+            deps += [("person", p) for p in state.member_ids(account)]
+        if e.kind == REGISTRATION_CANCEL:
+            deps.append(("registrations", account))
+    if e.kind == MEMBERSHIP_CANCEL:
+        deps.append(("holders", int(e.record["MembershipId"])))
+    return deps
+
+
+def plan_batch(events: list[AmiliaEvent], state: AmiliaState, since: date, today: date) -> BatchPlan:
+    """Plan a batch; if planning all events at once fails (a bug on some record), plan each account alone so
+    that only the events of the faulty account fail."""
+    try:
+        return _plan(events, state, since, today)
+    except Exception:  # noqa: BLE001 - isolate the faulty events below
+        pass
+    plan = BatchPlan()
+    groups: dict[Any, list[AmiliaEvent]] = defaultdict(list)
+    for e in events:
+        groups[e.account_id if e.account_id is not None else state.account_of(e.person_id) or e.id].append(e)
+    for group in groups.values():
+        try:
+            plan.merge(_plan(group, state, since, today))
+        except Exception as exc:  # noqa: BLE001 - a bug in one event fails only that event
+            plan.failed.update({e.id: f"planning failed: {type(exc).__name__}: {exc}"[:1000] for e in group})
+    return plan
+
+
+def _plan(events: list[AmiliaEvent], state: AmiliaState, since: date, today: date) -> BatchPlan:
+    plan = BatchPlan()
+    persons = {pid: dict(p) for pid, p in state.persons.items()}
+    accounts = {aid: dict(a) for aid, a in state.accounts.items()}
+    rows: list[tuple] = []
+    registrations: list[dict[str, Any]] = []
+    holders: list[dict[str, Any]] = []
+    cancelled: list[dict[str, Any]] = []
+    cancelled_holders: list[dict[str, Any]] = []
+    kept: list[dict[str, Any]] = []
+    kept_holders: list[dict[str, Any]] = []
+    emails: dict[int, set[str]] = {}
+    touched_accounts: set[int | None] = set()
+    touched_persons: set[int | None] = set()
+    for e in events:
+        if e.kind == SKIP:
+            plan.skipped[e.id] = e.reason or "skipped"
+            continue
+        error = state.error_for(_dependencies(e, state))
+        if error:
+            plan.failed[e.id] = error
+            continue
+        account = e.account_id if e.account_id is not None else state.account_of(e.person_id)
+        owner = state.owner_id(account) or e.owner_id
+        involved = {e.person_id, owner}
+        if e.kind in (PERSON, PERSON_ARCHIVE):
+            if e.person_id not in persons:
+                if e.kind == PERSON_ARCHIVE:
+                    plan.archive_lookups.setdefault(("person", e.person_id), set()).add(e.id)
+                    plan.planned.add(e.id)
+                else:
+                    plan.skipped[e.id] = SKIP_GONE
+                continue
+            if e.kind == PERSON_ARCHIVE:  # the event says deleted; Amilia shows it archived
+                persons[e.person_id]["IsArchived"] = True
+            rows.append(_row("person", e.person_id, account, owner))
+        elif e.kind in (ACCOUNT, ACCOUNT_ARCHIVE):
+            if account not in accounts:
+                if e.kind == ACCOUNT_ARCHIVE:
+                    plan.archive_lookups.setdefault(("account", account), set()).add(e.id)
+                    plan.planned.add(e.id)
+                else:
+                    plan.skipped[e.id] = SKIP_GONE
+                continue
+            members = [owner] if e.kind == ACCOUNT else state.member_ids(account) or [owner]
+            if e.kind == ACCOUNT_ARCHIVE:
+                accounts[account]["IsArchived"] = True
+            involved |= set(members)
+            rows += [_row("person", p, account, owner) for p in members if p in persons]
+        elif e.person_id not in persons:
+            plan.skipped[e.id] = SKIP_GONE
+            continue
+        elif e.kind == REGISTRATION:
+            registrations.append({**e.record, "IsCancelled": False})
+        elif e.kind == MEMBERSHIP:
+            holders.append(e.record)
+        elif e.kind == REGISTRATION_CANCEL:
+            cancelled.append({**e.record, "IsCancelled": False})
+            kept += [r for r in state.registrations.get(account, []) if not r.get("IsCancelled")
+                     and (r.get("Activity") or {}).get("Id") == e.activity_id]
+            if e.activity_id is not None:
+                plan.cancel_activities[e.title or ""] = e.activity_id
+                if e.record.get("Id") is not None:
+                    plan.cancelled_registrations.setdefault(e.activity_id, set()).add(int(e.record["Id"]))
+        elif e.kind == MEMBERSHIP_CANCEL:
+            cancelled_holders.append(e.record)
+            kept_holders += [h for h in state.holders.get(int(e.record["MembershipId"]), [])
+                             if h.get("AccountId") == account and _still_held(h, e.record, today)]
+        emails[e.id] = {m for p in involved if (m := _email(persons.get(p)))}
+        plan.planned.add(e.id)
+        touched_accounts.add(account)
+        touched_persons |= involved
+
+    # Only the records of these events' accounts: a record the transforms choke on fails its account only.
+    touched_persons |= {pid for pid, p in persons.items() if p.get("AccountId") in touched_accounts}
+    p_frame = persons_frame([persons[p] for p in sorted(touched_persons - {None}) if p in persons])
+    a_frame = accounts_frame([accounts[a] for a in sorted(touched_accounts - {None}) if a in accounts])
+
+    def contacts_of(enrolments: pd.DataFrame):
+        return plan_contacts(p_frame, a_frame, enrolments) if not enrolments.empty else None
+
+    main = pd.concat([pd.DataFrame.from_records(rows, columns=ENROLMENT_COLUMNS),
+                      enrolments_frame(registrations, holders, since=since, until=date.max)], ignore_index=True)
+    for column in ("person_id", "account_id", "owner_person_id"):
+        main[column] = main[column].astype("Int64")
+    result = contacts_of(main)
+    if result is not None:
+        plan.contacts, plan.adds = result.contacts, result.memberships
+        plan.hierarchy_titles = set(result.hierarchy_titles)
+    planned_emails = set(plan.contacts["email"]) if not plan.contacts.empty else set()
+
+    cand = contacts_of(enrolments_frame(cancelled, cancelled_holders, since=ALL_TIME[0], until=ALL_TIME[1]))
+    keep = contacts_of(enrolments_frame(kept, kept_holders, since=ALL_TIME[0], until=ALL_TIME[1]))
+    candidates = set(cand.memberships[["email", "group_title"]].itertuples(index=False, name=None)) if cand else set()
+    pairs = candidates - (set(keep.memberships[["email", "group_title"]].itertuples(index=False, name=None))
+                          if keep else set())
+    kept_ids = set()
+
+    adds_by_pair: dict[Pair, set[int]] = defaultdict(set)
+    for e in events:
+        for email in emails.get(e.id, ()):
+            if e.kind in (REGISTRATION, MEMBERSHIP):
+                adds_by_pair[(email, e.title or "")].add(e.id)
+            elif e.kind in (REGISTRATION_CANCEL, MEMBERSHIP_CANCEL) and (email, e.title) in pairs:
+                plan.removals.setdefault((email, e.title or ""), set()).add(e.id)
+            elif e.kind in (REGISTRATION_CANCEL, MEMBERSHIP_CANCEL) and (email, e.title) in candidates:
+                kept_ids.add(e.id)
+            if email in planned_emails:
+                plan.by_email.setdefault(email, set()).add(e.id)
+    _latest_wins(plan, adds_by_pair)
+    touched = set().union(*plan.by_email.values(), *plan.removals.values(), *plan.archive_lookups.values())
+    for eid in plan.planned - touched:
+        plan.skipped[eid] = SKIP_KEPT if eid in kept_ids else SKIP_NOTHING
+    plan.planned &= touched
+    return plan
+
+
+def _still_held(row: dict[str, Any], cancelled: dict[str, Any], today: date) -> bool:
+    same = (row.get("PersonId"), str(row.get("PurchasedDate"))[:19]) == (
+        cancelled.get("PersonId"), str(cancelled.get("PurchasedDate"))[:19])
+    expiration = row.get("ExpirationDate")
+    return not same and (not expiration or str(expiration)[:10] >= today.isoformat())
+
+
+def _latest_wins(plan: BatchPlan, adds_by_pair: dict[Pair, set[int]]) -> None:
+    """A pair both added and removed in one batch: the later event (inbox order) decides."""
+    if plan.adds.empty:
+        return
+    drop_adds = set()
+    for pair, removers in list(plan.removals.items()):
+        adders = adds_by_pair.get(pair)
+        if adders and max(adders) > max(removers):
+            del plan.removals[pair]
+        elif adders:
+            drop_adds.add(pair)
+    if drop_adds:
+        keep = [(e, t) not in drop_adds for e, t in plan.adds[["email", "group_title"]].itertuples(index=False)]
+        plan.adds = plan.adds[keep].reset_index(drop=True)
