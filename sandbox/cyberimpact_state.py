@@ -157,27 +157,33 @@ class CyberimpactState:
             return lambda m: any(t(m) for t in tests)
         return lambda m: all(t(m) for t in tests)
 
-    def group_counts(self) -> dict[int, int]:
-        """Active members per group (static from member.groups, dynamic by evaluating the criteria)."""
+    def group_count(self, gid: int) -> int:
+        """Active members of one group: static groups from one shared pass over member.groups, a dynamic
+        group by evaluating its criteria, each only when asked (a write answering with a member's groups
+        must not re-evaluate every dynamic group of the account)."""
 
-        def compute() -> dict[int, int]:
-            counts = dict.fromkeys(self.groups, 0)
-            active = [m for m in self.members.values() if m["status"] == "active"]
-            for m in active:
-                for gid in m["groups"]:
-                    if gid in counts:
-                        counts[gid] += 1
-            for g in self.groups.values():
-                if g["isDynamic"]:
-                    test = self.matcher(g)
-                    counts[g["id"]] = sum(1 for m in active if test(m))
+        def static_counts() -> dict[int, int]:
+            counts: dict[int, int] = {}
+            for m in self.members.values():
+                if m["status"] == "active":
+                    for g in m["groups"]:
+                        counts[g] = counts.get(g, 0) + 1
             return counts
 
-        return self.cached("counts", compute)
+        def dynamic_count() -> int:
+            test = self.matcher(self.groups[gid])
+            return sum(1 for m in self.members.values() if m["status"] == "active" and test(m))
+
+        group = self.groups.get(gid)
+        if group is None:
+            return 0
+        if group["isDynamic"]:
+            return self.cached(("dynamic-count", gid), dynamic_count)
+        return self.cached("static-counts", static_counts).get(gid, 0)
 
     def group_out(self, g: dict[str, Any]) -> dict[str, Any]:
         return {"id": g["id"], "title": g["title"], "isPublic": g["isPublic"], "isDynamic": g["isDynamic"],
-                "membersCount": self.group_counts().get(g["id"], 0), "mailingsCount": 0,
+                "membersCount": self.group_count(g["id"]), "mailingsCount": 0,
                 "createdOn": g["createdOn"], "criteria": _copy_criteria(g["criteria"])}
 
     # --- member writes -----------------------------------------------------------------------------------
