@@ -71,6 +71,7 @@ def demo(
     months: int = typer.Option(24, min=1, max=120, help="import window in months"),
     seed: int = typer.Option(7, help="random seed of the generated organisation"),
     rerun: bool = typer.Option(True, help="run the sync a second time to show it changes nothing"),
+    webhooks: bool = typer.Option(True, help="then fire a burst of Amilia webhooks through the gateway"),
 ) -> None:
     """Run the Amilia → Cyberimpact initial sync against the sandbox and print its summary."""
     _embedded_defaults()
@@ -111,3 +112,51 @@ def demo(
             changed = again["counts"]["contacts created"] + again["counts"]["contacts updated"] + \
                 again["counts"]["group memberships added"] + again["counts"]["groups created"]
             console.print(f"Second run: {changed} changes (a second run changes nothing).")
+        if webhooks:
+            _webhook_burst(sandbox.url)
+
+
+def _webhook_burst(sandbox_url: str, registrations: int = 150, persons: int = 40) -> None:
+    """Archive two accounts in Amilia, fire a burst of webhooks through the gateway, drain the inbox."""
+    import asyncio
+
+    import httpx
+    from rich.table import Table
+
+    from flows.amilia_webhooks import process_amilia_events
+    from passerelle.gateway.app import create_app as create_gateway
+    from passerelle.gateway.server import GatewayServer
+    from passerelle.store import inbox
+    from passerelle.store.links import create_link
+
+    state = httpx.get(f"{sandbox_url}/_sandbox/amilia/state", timeout=60).json()
+    archived = [a for a in state["accounts"] if not a["IsArchived"]][:2]
+    for account in archived:  # "Un compte a été supprimé (archivé)"
+        account["IsArchived"] = True
+    httpx.put(f"{sandbox_url}/_sandbox/amilia/state", json=state, timeout=60).raise_for_status()
+    events = [{"Context": "Account", "Action": "Delete", "Id": a["Id"]} for a in archived]
+    events += [{"Context": "Registration", "Action": "Update", "Id": r["Id"]}
+               for r in state["registrations"][-registrations:]]
+    events += [{"Context": "Person", "Action": "Update", "Id": p["Id"]} for p in state["persons"][:persons]]
+    async def drained_below(source: str, link: str, accepted: int) -> None:
+        """The demo drains the inbox itself just below; no Prefect nudge needed."""
+
+    token = create_link("amilia", DEMO_LINK)
+    with GatewayServer(create_gateway(emitter=drained_below)) as gateway:
+        started = time.perf_counter()
+        fired = httpx.post(f"{sandbox_url}/_sandbox/amilia/webhooks/fire", timeout=300, json={
+            "url": f"{gateway.url}/hooks/amilia/{DEMO_LINK}?token={token}", "events": events}).json()
+        accepted = time.perf_counter() - started
+    console.print(f"Amilia emulator sent {fired['sent']} webhooks to the gateway in {accepted:.1f} s "
+                  f"({fired['failed']} failed); inbox: {inbox.stats('amilia', DEMO_LINK)}")
+    with console.status("Applying the webhook events (flow amilia-webhooks)…"):
+        report = asyncio.run(process_amilia_events(link=DEMO_LINK))
+    table = Table(title="Webhook burst applied to Cyberimpact", title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for key in ("claimed", "applied", "failed", "dead", "contacts_written", "group_adds", "removals"):
+        table.add_row(key.replace("_", " "), str(report.get(key, 0)))
+    for reason, count in report.get("skipped", {}).items():
+        table.add_row(f"  skipped: {reason}", str(count), style="dim")
+    console.print(table)
+    console.print(f"Inbox after the drain: {inbox.stats('amilia', DEMO_LINK)}")
