@@ -18,8 +18,6 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 from pydantic import Field
 
-from connectors.amilia.credentials import AmiliaCredentials
-from connectors.cyberimpact.credentials import CyberimpactCredentials
 from passerelle.store import finish_sync_run, start_sync_run, update_progress
 from tasks.amilia_reconcile import describe_drift, extra_memberships, remove_memberships
 from tasks.amilia_sync import (
@@ -33,6 +31,7 @@ from tasks.amilia_sync import (
     read_cyberimpact_state,
 )
 from tasks.amilia_transforms import window_start
+from tasks.links import open_link
 
 RECONCILE_KIND = "amilia_reconcile"
 
@@ -61,9 +60,7 @@ async def amilia_reconcile(
     since = window_start(until, months)
     run_id = start_sync_run(RECONCILE_KIND, link, dry_run=dry_run, flow_run_id=str(flow_run.id or ""))
     try:
-        amilia_block, cyber_block = await asyncio.gather(AmiliaCredentials.aload(link),
-                                                         CyberimpactCredentials.aload(link))
-        async with amilia_block.client() as amilia, cyber_block.client() as cyberimpact:
+        async with open_link(link) as (amilia, cyberimpact):
             update_progress(run_id, "reading Amilia and Cyberimpact", 0, 3)
             snapshot, extract = await asyncio.gather(read_cyberimpact_state(cyberimpact),
                                                      extract_amilia(amilia, since, until))

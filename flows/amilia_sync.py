@@ -16,8 +16,6 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 from pydantic import Field
 
-from connectors.amilia.credentials import AmiliaCredentials
-from connectors.cyberimpact.credentials import CyberimpactCredentials
 from passerelle.store import finish_sync_run, set_watermark, start_sync_run, update_progress
 from tasks.amilia_mapping import ARCHIVED_GROUP
 from tasks.amilia_sync import (
@@ -34,6 +32,7 @@ from tasks.amilia_sync import (
     wanted_groups,
 )
 from tasks.amilia_transforms import window_start
+from tasks.links import open_link
 
 # Large inputs (tens of thousands of records) are passed `quote`d: Prefect would otherwise walk every
 # element looking for futures, which cost ~18 s of a 20 000-person sync (bench/initial_sync.py).
@@ -73,10 +72,8 @@ async def amilia_initial_sync(
     since = window_start(until, months)
     run_id = start_sync_run(SYNC_KIND, link, dry_run=dry_run, flow_run_id=str(flow_run.id or ""))
     try:
-        amilia_block, cyber_block = await asyncio.gather(AmiliaCredentials.aload(link),
-                                                         CyberimpactCredentials.aload(link))
         extracted_at = datetime.now(UTC)
-        async with amilia_block.client() as amilia, cyber_block.client() as cyberimpact:
+        async with open_link(link) as (amilia, cyberimpact):
             _stage(run_id, 0)
 
             async def read_cyberimpact_and_make_room():

@@ -7,7 +7,6 @@ minute as a safety net (prefect.yaml, docs/amilia-webhooks.md).
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from typing import Annotated, Any
@@ -18,10 +17,9 @@ from prefect.runtime import flow_run
 from pydantic import Field
 
 from connectors._http import RetryPolicy
-from connectors.amilia.credentials import AmiliaCredentials
-from connectors.cyberimpact.credentials import CyberimpactCredentials
 from tasks.amilia_events import plan_amilia_events, prepare_cyberimpact, write_cyberimpact_changes
 from tasks.amilia_events_drain import DrainOptions, DrainReport, Steps, drain
+from tasks.links import open_link
 
 # Short in-call retries: the inbox retries failed events itself, with backoff across runs, so one slow
 # vendor call must not hold a whole batch for the client's default minute.
@@ -62,14 +60,11 @@ async def process_amilia_events(
     """
     logger = get_run_logger()
     worker = str(flow_run.id or uuid.uuid4())
-    amilia_block, cyber_block = await asyncio.gather(AmiliaCredentials.aload(link),
-                                                     CyberimpactCredentials.aload(link))
     options = DrainOptions(batch_size=batch_size, max_seconds=max_seconds, max_attempts=max_attempts,
                            linger=LINGER_SECONDS)
     report = DrainReport(link=link, worker=worker)
     try:
-        async with amilia_block.client(retry=WEBHOOK_RETRY) as amilia, \
-                cyber_block.client(retry=WEBHOOK_RETRY) as cyberimpact:
+        async with open_link(link, retry=WEBHOOK_RETRY) as (amilia, cyberimpact):
             await drain(link, worker, amilia, cyberimpact, options, prepare=prepare_cyberimpact, report=report,
                         steps=Steps(plan=plan_amilia_events, write=write_cyberimpact_changes))
     finally:
