@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from sandbox.server import SandboxAddress, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -30,12 +31,6 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 def child_env(**extra: str) -> dict[str, str]:
     """The environment of a child process: this one's, the project root importable, unbuffered output."""
     env = dict(os.environ)
@@ -45,7 +40,7 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-class SandboxProcess:
+class SandboxProcess(SandboxAddress):
     """The sandbox app served by uvicorn in a separate process, so its CPU and memory are its own.
 
     Example:
@@ -59,18 +54,6 @@ class SandboxProcess:
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
         self._http: httpx.Client | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def amilia_url(self) -> str:
-        return f"{self.url}/amilia/api/V3"
-
-    @property
-    def cyberimpact_url(self) -> str:
-        return f"{self.url}/cyberimpact"
 
     @property
     def http(self) -> httpx.Client:

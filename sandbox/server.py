@@ -17,7 +17,26 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-class SandboxServer:
+class SandboxAddress:
+    """Where a running sandbox answers: its base URL and each emulator's base URL."""
+
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def amilia_url(self) -> str:
+        return f"{self.url}/amilia/api/V3"
+
+    @property
+    def cyberimpact_url(self) -> str:
+        return f"{self.url}/cyberimpact"
+
+
+class SandboxServer(SandboxAddress):
     """The sandbox served by uvicorn in a daemon thread.
 
     Example:
@@ -33,18 +52,6 @@ class SandboxServer:
                                 access_log=False, lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="sandbox", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def amilia_url(self) -> str:
-        return f"{self.url}/amilia/api/V3"
-
-    @property
-    def cyberimpact_url(self) -> str:
-        return f"{self.url}/cyberimpact"
 
     def start(self, timeout: float = 10.0) -> SandboxServer:
         self._thread.start()
