@@ -16,13 +16,14 @@ Rules:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, func, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel, select
 
 from passerelle.store.engine import get_engine, session_scope
@@ -69,10 +70,8 @@ class Delivery:
     event_type: str
     entity_key: str
     payload: dict[str, Any]
-
-
-def _insert_for(url: str | None):
-    return pg_insert if get_engine(url).dialect.name == "postgresql" else sqlite_insert
+    raw: bytes | None = field(default=None, repr=False, compare=False)
+    """`payload` as the vendor sent it (UTF-8 JSON), when the source has those bytes: stored as they are."""
 
 
 def store_deliveries(deliveries: list[Delivery], url: str | None = None) -> list[bool]:
@@ -82,16 +81,18 @@ def store_deliveries(deliveries: list[Delivery], url: str | None = None) -> list
     """
     if not deliveries:
         return []
-    insert = _insert_for(url)
+    engine = get_engine(url)
+    if engine.dialect.name == "sqlite":
+        return _store_sqlite(engine, deliveries)
     now = _now()
     rows = [{"source": d.source, "link": d.link, "event_id": d.event_id, "event_type": d.event_type,
              "entity_key": d.entity_key, "payload": d.payload, "received_at": now, "status": PENDING,
              "attempts": 0, "next_attempt_at": now} for d in deliveries]
-    # One cached statement executed with many parameter sets ("insertmanyvalues"): SQLAlchemy batches
+    # PostgreSQL: one cached statement executed with many parameter sets ("insertmanyvalues"): SQLAlchemy batches
     # them into multi-row INSERTs itself. `.values(rows)` would compile a new statement per call (~150 µs
     # per row), the gateway's main cost under load.
     table = InboxEvent.__table__
-    stmt = insert(table).on_conflict_do_nothing(
+    stmt = pg_insert(table).on_conflict_do_nothing(
         index_elements=["source", "link", "event_id"]).returning(table.c.event_id)
     with session_scope(url) as s:
         created = {row[0] for row in s.execute(stmt, rows)}
@@ -101,6 +102,41 @@ def store_deliveries(deliveries: list[Delivery], url: str | None = None) -> list
         result.append(d.event_id in created and d.event_id not in seen)
         seen.add(d.event_id)
     return result
+
+
+_SQLITE_INSERT = f"""INSERT INTO inbox_event (source, link, event_id, event_type, entity_key, payload, received_at,
+                                             status, attempts, next_attempt_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, '{PENDING}', 0, ?) ON CONFLICT (source, link, event_id) DO NOTHING"""
+
+
+def _store_sqlite(engine: Engine, deliveries: list[Delivery]) -> list[bool]:
+    """`store_deliveries` on SQLite, on the DB-API connection: one cached INSERT per row, whose row count
+    says whether the row is new (a duplicate in the same batch included). SQLAlchemy's statement machinery
+    and JSON encoding cost the gateway several times the insert itself; the payload is stored as the bytes
+    received when the source kept them, else encoded by orjson (either way what the JSON column reads)."""
+    stamp = _bind_datetime(engine)(_now())
+    rows = [(d.source, d.link, d.event_id, d.event_type, d.entity_key,
+             (d.raw if d.raw is not None else orjson.dumps(d.payload)).decode(), stamp, stamp) for d in deliveries]
+    connection = engine.raw_connection()  # pooled: the engine's connect and checkout pragmas apply
+    try:
+        cursor = connection.cursor()
+        result = []
+        for row in rows:
+            cursor.execute(_SQLITE_INSERT, row)
+            result.append(cursor.rowcount == 1)
+        connection.commit()
+        return result
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        connection.close()
+
+
+def _bind_datetime(engine: Engine):
+    """How the store's datetime columns write a value on this engine (the claim queries compare them)."""
+    column_type = InboxEvent.__table__.c.received_at.type
+    return column_type.dialect_impl(engine.dialect).bind_processor(engine.dialect) or (lambda value: value)
 
 
 _CLAIMABLE = """((e.status = :pending AND e.next_attempt_at <= :now)

@@ -127,4 +127,4 @@ class AmiliaSource(Source):
                 out.append(Delivery(self.name, link, canonical_sha256(envelope), event_type, key, envelope))
             return out
         event_type, key = check_envelope(document)
-        return [Delivery(self.name, link, sha256_hex(body), event_type, key, document)]
+        return [Delivery(self.name, link, sha256_hex(body), event_type, key, document, raw=body)]
