@@ -183,11 +183,12 @@ def _load(url: str, args: argparse.Namespace, offset: int) -> dict[str, Any]:
     raise RuntimeError(f"load process failed ({proc.returncode}): {proc.stderr[-2000:]}")
 
 
-def _cpu_seconds(pid: int) -> float:
+def _cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of the process so far, all its threads."""
     import psutil
 
     times = psutil.Process(pid).cpu_times()
-    return times.user + times.system
+    return times.user, times.system
 
 
 def _median(values: list[float]) -> float:
@@ -197,15 +198,17 @@ def _median(values: list[float]) -> float:
 
 
 def _measure(proc: subprocess.Popen, url: str, args: argparse.Namespace, offset: int) -> dict[str, Any]:
-    cpu0 = _cpu_seconds(proc.pid)
+    user0, sys0 = _cpu_seconds(proc.pid)
     result = _load(url, args, offset)
-    # includes the warm-up calls, so per call over warm-up + measured
-    result["server_cpu_us_per_call"] = round((_cpu_seconds(proc.pid) - cpu0) / (args.count + args.warmup) * 1e6, 1)
+    user1, sys1 = _cpu_seconds(proc.pid)
+    calls = args.count + args.warmup  # the CPU figures include the warm-up calls
+    result["server_cpu_us_per_call"] = round((user1 - user0 + sys1 - sys0) / calls * 1e6, 1)
+    result["server_sys_us_per_call"] = round((sys1 - sys0) / calls * 1e6, 1)
     return result
 
 
 def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    keys = ("rps", "p50_ms", "p90_ms", "p99_ms", "max_ms", "server_cpu_us_per_call")
+    keys = ("rps", "p50_ms", "p90_ms", "p99_ms", "max_ms", "server_cpu_us_per_call", "server_sys_us_per_call")
     return {**{k: round(_median([r[k] for r in runs]), 2) for k in keys}, "rounds": runs}
 
 
@@ -250,11 +253,12 @@ def main() -> None:
                 acked += run["statuses"].get("200", 0)
                 gw_runs.append(run)
                 log(f"  gateway: {run['rps']} req/s, p50 {run['p50_ms']} ms, p99 {run['p99_ms']} ms, "
-                    f"{run['server_cpu_us_per_call']} µs CPU/call, statuses {run['statuses']}")
+                    f"{run['server_cpu_us_per_call']} µs CPU/call ({run['server_sys_us_per_call']} system), "
+                    f"statuses {run['statuses']}")
                 run = _measure(bare_proc, f"http://127.0.0.1:{bare_port}/hooks/amilia/{LINK}", args, 10**8)
                 bare_runs.append(run)
                 log(f"  bare:    {run['rps']} req/s, p50 {run['p50_ms']} ms, p99 {run['p99_ms']} ms, "
-                    f"{run['server_cpu_us_per_call']} µs CPU/call")
+                    f"{run['server_cpu_us_per_call']} µs CPU/call ({run['server_sys_us_per_call']} system)")
         finally:
             _stop(gw)
             _stop(bare_proc)

@@ -7,7 +7,8 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+import orjson
+from sqlalchemy import text, update
 
 from passerelle.store.engine import session_scope
 from passerelle.store.inbox import (
@@ -63,6 +64,29 @@ def test_duplicates_are_stored_once(store_url):
     other_link = Delivery("amilia", new_link(), "evt-1", "Person.Create", "person:1", {"Id": 1})
     assert store_deliveries([other_link], url=store_url) == [True]
     assert stats("amilia", link, url=store_url)[PENDING] == 2
+
+
+def test_a_stored_delivery_reads_back_as_received_and_is_claimable_at_once(store_url):
+    """The SQLite path writes rows on the DB-API connection: what the model reads must be what was sent."""
+    link = new_link()
+    raw = '{"Payload": {"Id": 7, "FirstName": "Zoë"},  "Context": "Person"}'.encode()
+    before = datetime.now(UTC)
+    assert store_deliveries([
+        Delivery("amilia", link, "raw", "Person.Create", "person:7", orjson.loads(raw), raw=raw),
+        Delivery("amilia", link, "parsed", "Person.Update", "person:8", {"Id": 8, "Name": "Émile"}),
+    ], url=store_url) == [True, True]
+    rows = {e.event_id: e for e in list_events(link=link, url=store_url)}
+    assert rows["raw"].payload == {"Context": "Person", "Payload": {"Id": 7, "FirstName": "Zoë"}}
+    if store_url.startswith("sqlite"):  # stored as the bytes received, spacing and key order included
+        with session_scope(store_url) as s:
+            stored = s.execute(text("SELECT payload FROM inbox_event WHERE id = :id"), {"id": rows["raw"].id})
+            assert stored.scalar_one() == raw.decode()
+    assert rows["parsed"].payload == {"Id": 8, "Name": "Émile"}
+    for event in rows.values():
+        assert (event.status, event.attempts, event.claimed_by) == (PENDING, 0, None)
+        assert before - timedelta(seconds=1) <= event.received_at <= datetime.now(UTC)
+        assert event.next_attempt_at == event.received_at
+    assert sorted(e.event_id for e in claim_batch("amilia", link, "w1", url=store_url)) == ["parsed", "raw"]
 
 
 def test_claims_take_whole_chains_in_order_and_hold_the_entity(store_url):
