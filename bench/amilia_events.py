@@ -393,7 +393,7 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=3000, help="events of the capacity phase (all at once)")
     parser.add_argument("--chunk", type=int, default=500,
                         help="the lag phase loads the Amilia state changed by the next N events before them")
-    parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=1000, help="as the deployment (prefect.yaml)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--output", type=Path, default=RESULTS / "amilia_events.json")
     parser.add_argument("--no-removals", action="store_true",

@@ -37,7 +37,7 @@ def artifact_key(link: str) -> str:
       "Cyberimpact: contacts, fields, groups, consent, archives and cancellations.")
 async def process_amilia_events(
     link: str = "default",
-    batch_size: Annotated[int, Field(ge=1, le=5000)] = 200,
+    batch_size: Annotated[int, Field(ge=1, le=5000)] = 1000,
     max_seconds: Annotated[float, Field(gt=0, le=3600)] = 50,
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 8,
 ) -> dict[str, Any]:
@@ -46,8 +46,9 @@ async def process_amilia_events(
     Args:
         link: Name of the link: its Amilia Credentials and Cyberimpact Credentials blocks (both saved
             under this name) and its webhook inbox.
-        batch_size: Events claimed and applied together; one batch costs one read per touched person and
-            account and a few Cyberimpact batches.
+        batch_size: Events claimed at most at once and applied together; one batch costs one read per
+            touched person and account (or the organisation's listing, when cheaper) and one Cyberimpact
+            batch per set of groups, so a burst drains faster in large batches; a trickle makes small ones.
         max_seconds: Stop claiming new batches after this many seconds (the batch under way finishes).
             Keep it under the schedule's minute so that runs do not overlap.
         max_attempts: A failing event is retried with backoff, then set aside as dead after this many

@@ -33,7 +33,7 @@ from sandbox import amilia_render as render
 from sandbox.amilia_document import parse_date
 from sandbox.amilia_state import AmiliaData, AmiliaState
 from sandbox.amilia_webhooks import build_webhook_router
-from sandbox.core import Vendor
+from sandbox.core import JSONAnswer, Vendor
 
 DENIED = "Authorization has been denied for this request."
 DEFAULT_PER_PAGE = 200
@@ -43,14 +43,8 @@ STATUSES = {"active": "Active", "inactive": "Inactive", "expired": "Expired", "a
 ORG = "/api/{version}/{lang}/org/{org}"
 
 
-try:  # orjson (a Prefect dependency) serialises a 1000-item page several times faster than json
-    import orjson
-
-    def _json(content: Any, status_code: int = 200) -> Response:
-        return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
-except ImportError:  # pragma: no cover
-    def _json(content: Any, status_code: int = 200) -> Response:
-        return JSONResponse(content, status_code=status_code)
+def _json(content: Any, status_code: int = 200) -> Response:
+    return JSONAnswer(content, status_code=status_code)
 
 
 class AmiliaError(Exception):

@@ -47,7 +47,7 @@ class Steps:
 
 @dataclass
 class DrainOptions:
-    batch_size: int = 200
+    batch_size: int = 1000
     max_seconds: float = 50.0
     max_attempts: int = 8
     claim_lease: float = 60.0   # seconds a claimed batch stays ours (a killed drainer's rows come back then)

@@ -24,6 +24,7 @@ import httpx
 from aiolimiter import AsyncLimiter
 from tenacity import RetryCallState
 
+from connectors._http.decoding import response_json
 from connectors._http.errors import (
     ApiError,
     AuthError,
@@ -62,7 +63,7 @@ def vendor_message(response: httpx.Response) -> tuple[str | None, dict[str, Any]
     (Amilia, ASP.NET Web API); otherwise the start of the body text.
     """
     try:
-        body = response.json()
+        body = response_json(response)
     except ValueError:
         text = response.text.strip()[:200]
         return (text or response.reason_phrase or None), {}
@@ -269,7 +270,7 @@ class ApiClient:
     def _json(response: httpx.Response) -> Any:
         if response.status_code == 204 or not response.content:
             return None
-        return response.json()
+        return response_json(response)
 
     async def get_json(self, url: str, params: Mapping[str, Any] | None = None) -> Any:
         """GET and decode JSON (None for an empty body)."""

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from connectors._http.decoding import response_json
 from connectors._http.errors import ApiError, PaginationLoopError
 
 
@@ -33,7 +34,7 @@ class PageRequest:
 
 def _json_object(response: httpx.Response) -> Mapping[str, Any]:
     try:
-        body = response.json()
+        body = response_json(response)
     except ValueError:
         body = None
     if not isinstance(body, Mapping):
