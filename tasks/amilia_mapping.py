@@ -5,6 +5,7 @@ Seed: "Liste des informations importées avec vos contacts" — 7 regular fields
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 GROUP_SEPARATOR = " \\ "
@@ -48,6 +49,7 @@ ARCHIVED_FIELD = "Amilia.IsArchived"
 GENDERS = {"male": "m", "female": "f", "other": "o", "m": "m", "f": "f", "o": "o"}
 
 
+@functools.lru_cache(maxsize=8192)  # tens of thousands of registrations share a few hundred activities
 def group_title(*levels: str | None) -> str:
     """`Program \\ Category \\ Subcategory \\ Activity`, skipping levels Amilia leaves empty."""
     return GROUP_SEPARATOR.join(str(level).strip() for level in levels if level and str(level).strip())
