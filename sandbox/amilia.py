@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
 from sandbox import amilia_render as render
@@ -41,10 +41,6 @@ MAX_PER_PAGE = 1000
 LANGS = ("en", "fr")
 STATUSES = {"active": "Active", "inactive": "Inactive", "expired": "Expired", "all": "All"}
 ORG = "/api/{version}/{lang}/org/{org}"
-
-
-def _json(content: Any, status_code: int = 200) -> Response:
-    return JSONAnswer(content, status_code=status_code)
 
 
 class AmiliaError(Exception):
@@ -65,9 +61,9 @@ class _AmiliaRoute(APIRoute):
             try:
                 return await handler(request)
             except AmiliaError as exc:
-                return JSONResponse({"Message": exc.message}, status_code=exc.status)
+                return JSONAnswer({"Message": exc.message}, status_code=exc.status)
             except RequestValidationError:
-                return JSONResponse({"Message": "The request is invalid."}, status_code=400)
+                return JSONAnswer({"Message": "The request is invalid."}, status_code=400)
 
         return route
 
@@ -137,7 +133,7 @@ def _page(request: Request, items: list[Any], show: Callable[[Any], Any]) -> Res
     if start + per_page < len(items):
         params = [(k, v) for k, v in request.query_params.multi_items() if k.lower() != "page"]
         next_url = str(request.url.replace(query=urlencode([*params, ("page", str(page + 1))])))
-    return _json({"Items": [show(x) for x in chunk], "Paging": {"TotalCount": len(items), "Next": next_url}})
+    return JSONAnswer({"Items": [show(x) for x in chunk], "Paging": {"TotalCount": len(items), "Next": next_url}})
 
 
 def _id(request: Request, raw: str) -> int:
@@ -213,7 +209,7 @@ def build_amilia() -> Vendor:
                 token = state.authenticate(user, password)
         if token is None:
             raise AmiliaError(401, DENIED)
-        return _json({"Token": token})
+        return JSONAnswer({"Token": token})
 
     # ---- persons -------------------------------------------------------------------------------
     @router.get(ORG + "/persons")
@@ -227,7 +223,7 @@ def build_amilia() -> Vendor:
 
     @router.get(ORG + "/persons/{person_id}")
     async def person(request: Request, person_id: str, data: AmiliaData = Data) -> Response:
-        return _json(render.person(data, one(request, data.person_by_id, person_id, "Person")))
+        return JSONAnswer(render.person(data, one(request, data.person_by_id, person_id, "Person")))
 
     @router.get(ORG + "/persons/{person_id}/registrations")
     async def person_registrations(request: Request, person_id: str, data: AmiliaData = Data) -> Response:
@@ -253,7 +249,7 @@ def build_amilia() -> Vendor:
 
     @router.get(ORG + "/accounts/{account_id}")
     async def account(request: Request, account_id: str, data: AmiliaData = Data) -> Response:
-        return _json(render.account(data, one(request, data.account_by_id, account_id, "Account")))
+        return JSONAnswer(render.account(data, one(request, data.account_by_id, account_id, "Account")))
 
     @router.get(ORG + "/accounts/{account_id}/contacts")
     async def account_contacts(request: Request, account_id: str, data: AmiliaData = Data) -> Response:
@@ -274,7 +270,7 @@ def build_amilia() -> Vendor:
 
     @router.get(ORG + "/programs/{program_id}")
     async def program(request: Request, program_id: str, data: AmiliaData = Data) -> Response:
-        return _json(render.program(data, one(request, data.program_by_id, program_id, "Program")))
+        return JSONAnswer(render.program(data, one(request, data.program_by_id, program_id, "Program")))
 
     @router.get(ORG + "/programs/{program_id}/activities")
     async def program_activities(request: Request, program_id: str, data: AmiliaData = Data) -> Response:
@@ -284,7 +280,7 @@ def build_amilia() -> Vendor:
 
     @router.get(ORG + "/activities/{activity_id}")
     async def activity(request: Request, activity_id: str, data: AmiliaData = Data) -> Response:
-        return _json(render.activity(data, one(request, data.activity_by_id, activity_id, "Activity")))
+        return JSONAnswer(render.activity(data, one(request, data.activity_by_id, activity_id, "Activity")))
 
     # ---- registrations -------------------------------------------------------------------------
     @router.get(ORG + "/registrations")
