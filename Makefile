@@ -1,16 +1,37 @@
 # Passerelle — the two newcomer commands are `make demo` and `make test`; both bootstrap .venv.
+# Every install comes from requirements.lock (hashes checked), installed by uv; `make lock` refreshes it.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/uv/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+LOCK := requirements.lock
+# The stack's ports: `make up PREFECT_PORT=4300 SANDBOX_PORT=8766 GATEWAY_PORT=8001`.
+PREFECT_PORT ?= 4200
+SANDBOX_PORT ?= 8765
+GATEWAY_PORT ?= 8000
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean lock up down prefect
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+# uv itself, pinned, from the package index into ./.tools (nothing installed outside the project).
+$(UV):
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(TOOLS)/uv uv==$(UV_VERSION) 2>&1 \
+	  | grep -v "is neither a file nor a directory" || true
+	@test -x $(UV) || { echo "could not install uv $(UV_VERSION) into $(TOOLS)/uv"; exit 1; }
+
+# The virtualenv holds exactly the lock (uv pip sync removes anything else), then the project, editable.
+$(STAMP): $(LOCK) pyproject.toml | $(UV)
+	@test -x $(BIN)/python || $(UV) venv --quiet --python $(PYTHON) $(VENV)
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes $(LOCK)
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation --editable .
 	@touch $(STAMP)
+
+# Re-resolve pyproject.toml's ranges to the newest versions the package index has (docs/dependencies.md).
+lock: | $(UV)
+	$(UV) pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes \
+	  --no-header --quiet $(LOCK_ARGS) -o $(LOCK)
 
 demo: $(STAMP)
 	$(BIN)/passerelle demo
@@ -30,9 +51,14 @@ bench: $(STAMP)
 clean:
 	rm -rf .passerelle .pytest_cache .ruff_cache
 
-.PHONY: up down
 up: $(STAMP)
-	$(BIN)/passerelle up
+	$(BIN)/passerelle up --prefect-port $(PREFECT_PORT) --sandbox-port $(SANDBOX_PORT) --gateway-port $(GATEWAY_PORT)
 
 down:
 	@test -x $(BIN)/passerelle && $(BIN)/passerelle down || true
+
+# The prefect CLI against the running stack (its settings file), e.g. `make prefect ARGS="deployment ls"`.
+STACK_ENV := $(or $(PASSERELLE_HOME),.passerelle)/stack/stack.env
+prefect: $(STAMP)
+	@set -a; if [ -f "$(STACK_ENV)" ]; then . "$(STACK_ENV)"; fi; set +a; \
+	  export PREFECT_HOME="$${PREFECT_HOME:-$(CURDIR)/.passerelle/prefect}"; $(BIN)/prefect $(ARGS)

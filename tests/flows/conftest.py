@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from connectors.amilia.credentials import AmiliaCredentials
 from connectors.cyberimpact.credentials import CyberimpactCredentials
@@ -22,10 +20,9 @@ WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 @pytest.fixture(scope="session", autouse=True)
-def prefect_harness() -> Iterator[None]:
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
+def prefect_harness(prefect_server) -> Iterator[None]:
+    """Every flow test runs against the run's one Prefect test server (tests/conftest.py)."""
+    yield
 
 
 @pytest.fixture(autouse=True)

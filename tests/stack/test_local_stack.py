@@ -35,6 +35,7 @@ class Stack:
     gateway: str
     sandbox: str
     hook_url: str
+    home: Path
 
     @property
     def api(self) -> str:
@@ -56,6 +57,9 @@ class Stack:
                 return run
             time.sleep(1)
         raise AssertionError(f"flow run {run_id} did not finish within {timeout} s")
+
+    def server_log(self) -> str:
+        return (self.home / "stack" / "prefect-server.log").read_text(errors="replace")
 
     def members(self) -> list[dict]:
         return httpx.get(f"{self.sandbox}/_sandbox/cyberimpact/state", timeout=30).json()["members"]
@@ -89,9 +93,12 @@ def _alive(pid: int) -> bool:
 def stack(tmp_path_factory) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("stack-home")
     ports = {name: free_port() for name in ("prefect", "sandbox", "gateway")}
+    user_home = home / "user-home"  # stands in for ~: nothing may write to ~/.prefect
+    user_home.mkdir()
     env = {**os.environ, "PASSERELLE_HOME": str(home), "PREFECT_WORKER_QUERY_SECONDS": "2",
-           "PASSERELLE_GATEWAY_NUDGE_SECONDS": "0.5"}
-    env.pop("PREFECT_API_URL", None)
+           "PASSERELLE_GATEWAY_NUDGE_SECONDS": "0.5", "HOME": str(user_home)}
+    for name in ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_PROFILES_PATH"):  # as a user's shell has them
+        env.pop(name, None)
     up = subprocess.run([PASSERELLE, "up", "--prefect-port", str(ports["prefect"]), "--sandbox-port",
                          str(ports["sandbox"]), "--gateway-port", str(ports["gateway"]), "--persons", "300"],
                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
@@ -100,7 +107,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         hook = re.search(r"(http://\S+/hooks/amilia/default\?token=\S+)", up.stdout.replace("\n", ""))
         assert hook, f"no receiver URL printed:\n{up.stdout}"
         yield Stack(env, f"http://127.0.0.1:{ports['prefect']}", f"http://127.0.0.1:{ports['gateway']}",
-                    f"http://127.0.0.1:{ports['sandbox']}", hook.group(1))
+                    f"http://127.0.0.1:{ports['sandbox']}", hook.group(1), home)
     finally:
         pids = _pids(home)
         down = subprocess.run([PASSERELLE, "down"], cwd=ROOT, env=env, capture_output=True, text=True,
@@ -108,6 +115,8 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         assert down.returncode == 0, down.stdout + down.stderr
         assert pids and not [pid for pid in pids if _alive(pid)], "passerelle down left processes behind"
         assert not _pids(home)
+        assert not (home / "stack" / "stack.env").exists(), "passerelle down left the stack's settings file"
+        assert not (user_home / ".prefect").exists(), "something wrote to ~/.prefect"
 
 
 def test_up_deploys_every_flow(stack: Stack):
@@ -182,3 +191,47 @@ def test_initial_sync_started_from_the_ui_run_form_completes(stack: Stack):
         page.get_by_text("Completed").first.wait_for(timeout=30_000)
         page.screenshot(path=str(SCREENSHOTS / "3-run-completed.png"), full_page=True)
         browser.close()
+
+
+def test_cli_talks_to_the_running_stack(stack: Stack):
+    """`connect` then `sync --dry-run` with no extra environment variable: the Blocks land in the stack's
+    Prefect (its UI lists them), and the CLI says which Prefect API it talks to."""
+    amilia = httpx.get(f"{stack.sandbox}/_sandbox/amilia/state", timeout=30).json()
+    cyberimpact = httpx.get(f"{stack.sandbox}/_sandbox/cyberimpact/state", timeout=30).json()
+    user = amilia["credentials"][0]
+    env = {k: v for k, v in stack.env.items() if not k.startswith("PREFECT_")}
+    commands = [
+        ["connect", "amilia", "--name", "my-club", "--username", user["username"], "--organization",
+         str(amilia["organization"]["Id"]), "--base-url", f"{stack.sandbox}/amilia/api/V3"],
+        ["connect", "cyberimpact", "--name", "my-club", "--base-url", f"{stack.sandbox}/cyberimpact"],
+        ["sync", "amilia", "--link", "my-club", "--dry-run"],
+    ]
+    secrets = {"AMILIA_PASSWORD": user["password"], "CYBERIMPACT_API_TOKEN": cyberimpact["tokens"][0]}
+    for args in commands:
+        done = subprocess.run([PASSERELLE, *args], cwd=ROOT, env={**env, **secrets}, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, f"{args}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
+        assert f"Prefect API: {stack.api}" in done.stderr, done.stderr
+    names = {(b["name"], b["block_type"]["slug"]) for b in prefect_call(
+        "POST", f"{stack.api}/block_documents/filter", json={"include_secrets": False}).json()}
+    assert {("my-club", "amilia-credentials"), ("my-club", "cyberimpact-credentials")} <= names
+
+
+def test_interval_schedule_produces_runs_that_the_worker_completes(stack: Stack):
+    """The `amilia-webhooks` deployment's every-minute schedule: Prefect's scheduler creates runs and the
+    stack's worker completes them (SQLAlchemy 2.1 once broke the scheduler: no run was ever created)."""
+    deadline = time.monotonic() + 240
+    completed: list[dict] = []
+    while time.monotonic() < deadline and not completed:
+        completed = [r for r in stack.flow_runs("amilia-webhooks")
+                     if r.get("auto_scheduled") and r["state"]["type"] == "COMPLETED"]
+        time.sleep(2)
+    runs = [(r["name"], r["state"]["type"], r.get("auto_scheduled")) for r in stack.flow_runs("amilia-webhooks")]
+    assert completed, f"no scheduled amilia-webhooks run completed within 4 minutes: {runs}"
+    assert "Traceback" not in stack.server_log()
+
+
+def test_prefect_server_log_has_no_traceback(stack: Stack):
+    """Last in this module: everything above ran on this server; its log must hold no traceback."""
+    log = stack.server_log()
+    assert "Traceback" not in log, log[max(0, log.find("Traceback") - 2000):][:6000]
