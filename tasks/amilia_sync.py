@@ -10,15 +10,19 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound
 from prefect.logging import get_run_logger
+from pydantic import Field, WithJsonSchema
 
+from connectors._http.errors import ValidationError
 from connectors.amilia.client import AmiliaClient
-from connectors.cyberimpact.client import CyberimpactClient
+from connectors.cyberimpact.client import CyberimpactClient, Row
 from tasks.amilia_mapping import (
     ARCHIVED_FIELD,
     ARCHIVED_GROUP,
@@ -36,11 +40,44 @@ from tasks.amilia_transforms import (
     plan_contacts,
     registration_row,
 )
-from tasks.cyberimpact_diff import SyncChanges, diff_contacts
+from tasks.cyberimpact_diff import REASON_UNSUBSCRIBED, SyncChanges, diff_contacts
+
+# Flow parameter types. Prefect 3.8.8 checks a run's parameters against the deployment's JSON schema when the
+# run is created (types, minimum/maximum, pattern) but not `format: date`, hence the pattern: a day that
+# cannot exist in any month ("2026-13-45") is refused at creation, with the field named.
+LINK_PATTERN = r"^[a-z0-9-]+$"  # a Prefect block name: the link's credentials are blocks of this name
+DATE_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+LinkName = Annotated[str, Field(pattern=LINK_PATTERN, min_length=1, max_length=100)]
+Day = Annotated[date, WithJsonSchema({"type": "string", "format": "date", "pattern": DATE_PATTERN})]
 
 
 class PreflightError(RuntimeError):
     """The Cyberimpact account cannot receive the sync; nothing was written."""
+
+
+class ParameterError(ValueError):
+    """A run parameter the schema could not judge is wrong: one line naming the field and the fix."""
+
+
+async def check_run_parameters(link: str) -> None:
+    """Fail at once, before any vendor call, on what the run form cannot check: a link whose credentials
+    were never saved (the schema already refused wrong types, out-of-range numbers and impossible dates).
+
+    Raises:
+        ParameterError: one line naming the parameter and what to do.
+    """
+    missing = []
+    async with get_client() as client:
+        for vendor, slug in (("amilia", "amilia-credentials"), ("cyberimpact", "cyberimpact-credentials")):
+            try:
+                await client.read_block_document_by_name(link, slug, include_secrets=False)
+            except ObjectNotFound:
+                missing.append(vendor)
+    if missing:
+        names = " and ".join(m.capitalize() for m in missing)
+        fixes = "; ".join(f"`passerelle connect {m} --name {link}`" for m in missing)
+        raise ParameterError(f"Parameter link: no {names} credentials are saved under the name {link!r}; "
+                             f"save them with {fixes} (or in the Prefect UI, Blocks), or pick another link.")
 
 
 @dataclass
@@ -155,9 +192,24 @@ async def ensure_custom_fields(cyberimpact: CyberimpactClient, snapshot: Cyberim
     """Create the missing Amilia.* custom fields. Returns name → field id for all 14."""
     ids = snapshot.field_ids()
     types = {cf.name: cf.type for cf in CUSTOM_FIELDS}
-    created = await asyncio.gather(*(cyberimpact.create_custom_field(name, types[name]) for name in missing))
+
+    async def create(name: str) -> Row:
+        try:
+            return await cyberimpact.create_custom_field(name, types[name])
+        except ValidationError as refused:  # "name already taken": a webhook drain or another run created it
+            return await _created_meanwhile(refused, cyberimpact.list_custom_fields, "name", name)
+
+    created = await asyncio.gather(*(create(name) for name in missing))
     ids.update({name: str(field["id"]) for name, field in zip(missing, created, strict=True)})
     return ids
+
+
+async def _created_meanwhile(refused: ValidationError, list_all: Any, key: str, value: str) -> Row:
+    """After a 422 on create: the field or group another writer created a moment ago, else the 422 again."""
+    for row in await list_all():
+        if row.get(key) == value:
+            return row
+    raise refused
 
 
 def wanted_groups(plan: ContactPlan) -> tuple[list[str], dict[str, dict]]:
@@ -180,13 +232,20 @@ async def ensure_groups(cyberimpact: CyberimpactClient, snapshot: CyberimpactSna
     dynamic[ARCHIVED_GROUP] = archived_criteria(field_ids[ARCHIVED_FIELD])
     # Static groups first: a dynamic group's criterion names static group titles. The client bounds how
     # many calls are in flight.
+    async def create(title: str, criteria: dict | None) -> Row:
+        try:
+            return await (cyberimpact.create_dynamic_group(title, criteria) if criteria
+                          else cyberimpact.create_static_group(title))
+        except ValidationError as refused:  # "title already taken": a webhook drain or another run created it
+            return await _created_meanwhile(refused, cyberimpact.list_groups, "title", title)
+
     new_static = [t for t in dict.fromkeys(static) if t not in ids]
     for title, group in zip(new_static, await asyncio.gather(
-            *(cyberimpact.create_static_group(t) for t in new_static)), strict=True):
+            *(create(t, None) for t in new_static)), strict=True):
         ids[title] = str(group["id"])
     new_dynamic = [t for t in dynamic if t not in ids]
     for title, group in zip(new_dynamic, await asyncio.gather(
-            *(cyberimpact.create_dynamic_group(t, dynamic[t]) for t in new_dynamic)), strict=True):
+            *(create(t, dynamic[t]) for t in new_dynamic)), strict=True):
         ids[title] = str(group["id"])
     return ids, new_static + new_dynamic
 
@@ -235,6 +294,33 @@ def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     rows = [{"item": k.replace("_", " "), "count": v} for k, v in summary["counts"].items()]
     rows += [{"item": f"skipped: {reason}", "count": n} for reason, n in summary["skipped"].items()]
     return rows
+
+
+def explain_sync(summary: dict[str, Any]) -> list[str]:
+    """Why the numbers of a sync summary differ, in sentences (the artifact's description and the CLI)."""
+    counts, skipped, dry = summary["counts"], dict(summary.get("skipped", {})), summary.get("dry_run")
+    planned, rejected = counts["contacts planned"], counts.get("contacts rejected by Cyberimpact", 0)
+    unsubscribed = skipped.pop(REASON_UNSUBSCRIBED, 0)
+    would = "would be " if dry else ""
+    parts = [f"{counts['contacts created']} {would}created", f"{counts['contacts updated']} {would}updated",
+             f"{counts['contacts unchanged']} already up to date in Cyberimpact"]
+    if unsubscribed:
+        parts.append(f"{unsubscribed} left alone because they unsubscribed in Cyberimpact (never written)")
+    if rejected:
+        parts.append(f"{rejected} rejected by Cyberimpact (listed under failures, with its reason)")
+    notes = [f"{planned} contacts planned from Amilia: " + ", ".join(parts) + "."]
+    if skipped:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in skipped.items())
+        notes.append(f"{sum(skipped.values())} Amilia persons are not a contact of their own ({reasons}); "
+                     f"their account owner is the contact.")
+    notes.append(f"{counts['group memberships added']} group memberships {would}added: one per contact and "
+                 f"group it joins, \"{CLIENTS_GROUP}\" included.")
+    if counts["failures"] > rejected:
+        notes.append(f"{counts['failures'] - rejected} group additions were refused by Cyberimpact "
+                     f"(listed under failures); the next run tries them again.")
+    if dry:
+        notes.append("Dry run: nothing was written to Cyberimpact; the counts are what a real run would do.")
+    return notes
 
 
 def skipped_by_reason(plan: ContactPlan, changes: SyncChanges) -> dict[str, int]:
