@@ -9,19 +9,27 @@ finds nothing to fix.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import flow_run
+from prefect.states import Completed
 from prefect.utilities.annotations import quote
 from pydantic import Field
 
-from passerelle.store import finish_sync_run, start_sync_run, update_progress
+from passerelle.progress import RunProgress, artifact_key, window_run_name
+from passerelle.store import finish_sync_run, start_sync_run
+from passerelle.store.effects import acquire_lease, release_lease, renew_lease
 from tasks.amilia_reconcile import describe_drift, extra_memberships, remove_memberships
 from tasks.amilia_sync import (
+    Day,
+    LinkName,
     check_custom_field_room,
+    check_run_parameters,
     diff_with_cyberimpact,
     ensure_custom_fields,
     ensure_groups,
@@ -34,38 +42,83 @@ from tasks.amilia_transforms import window_start
 from tasks.links import open_link
 
 RECONCILE_KIND = "amilia_reconcile"
+LEASE_SECONDS = 60.0  # one reconciliation per link: the store lease `amilia-reconcile:<link>`, renewed while it runs
+STAGES = ("reading Amilia and Cyberimpact", "comparing", "repairing", "done")
 
 
-@flow(name="amilia-reconcile", description="Compare Amilia with Cyberimpact and repair the drift "
-      "(missed webhooks): contacts, fields, consent and group memberships.")
+@contextlib.asynccontextmanager
+async def one_per_link(link: str, holder: str) -> AsyncIterator[bool]:
+    """Hold the link's reconciliation lease while the block runs (yields False when another run holds it)."""
+    name = f"amilia-reconcile:{link}"
+    if not acquire_lease(name, holder, LEASE_SECONDS):
+        yield False
+        return
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 3)
+            renew_lease(name, holder, LEASE_SECONDS)
+
+    renewer = asyncio.create_task(renew())
+    try:
+        yield True
+    finally:
+        renewer.cancel()
+        release_lease(name, holder)
+
+
+def _run_name() -> str:
+    return window_run_name("amilia-reconcile")
+
+
+@flow(name="amilia-reconcile", flow_run_name=_run_name, description="Compare Amilia with Cyberimpact and "
+      "repair what differs (changes whose webhook was lost): contacts, fields, consent and group memberships.")
 async def amilia_reconcile(
-    link: str = "default",
+    link: LinkName = "default",
     months: Annotated[int, Field(ge=1, le=120)] = 24,
     dry_run: bool = False,
-    as_of: date | None = None,
-) -> dict[str, Any]:
+    as_of: Day | None = None,
+) -> dict[str, Any]:  # ends in a Completed state (message: the headline); callers get its data
     """Repair what differs between Amilia and Cyberimpact for one link.
 
     Args:
-        link: Name of the Amilia Credentials and Cyberimpact Credentials blocks to use.
-        months: Registrations of the last N months define the activity groups (as the initial sync).
-        dry_run: Report the drift, repair nothing.
-        as_of: Last day of the window; default today.
+        link: Name under which the club's Amilia and Cyberimpact accounts were connected (lowercase letters,
+            digits and dashes; "default" on the local stack).
+        months: How many months of past registrations decide who belongs in Cyberimpact and in which
+            activity groups, from 1 to 120 (use the same number as the initial import, 24 by default).
+        dry_run: Read everything and report what would change, without repairing anything in Cyberimpact.
+        as_of: Last day of the period, as YYYY-MM-DD; leave empty for today.
 
     Returns:
-        The drift found per kind, and whether it was repaired.
+        The drift found per kind, and whether it was repaired; `notes` explain the counts; `busy` is true when
+        another reconciliation of the link was running (this run then did nothing).
     """
+    await check_run_parameters(link)
+    holder = str(flow_run.id or datetime.now(UTC).timestamp())
+    async with one_per_link(link, holder) as mine:
+        if not mine:
+            message = (f"Another reconciliation of link {link!r} is running; it covers this one, so this run "
+                       f"did nothing.")
+            get_run_logger().info(message)
+            return Completed(message=message, data={"link": link, "dry_run": dry_run, "busy": True})
+        return await _reconcile(link, months, dry_run, as_of)
+
+
+async def _reconcile(link: str, months: int, dry_run: bool, as_of: date | None) -> Any:
     logger = get_run_logger()
     until = as_of or datetime.now(UTC).date()
     since = window_start(until, months)
     run_id = start_sync_run(RECONCILE_KIND, link, dry_run=dry_run, flow_run_id=str(flow_run.id or ""))
+    key = artifact_key("amilia-reconcile", link, dry_run=dry_run)
+    progress = RunProgress(f"{key}-progress", f"Reconciliation of link {link!r}" + (" (dry run)" if dry_run else ""),
+                           run_id=run_id)
     try:
+        await progress.update(STAGES[0], 0, 3)
         async with open_link(link) as (amilia, cyberimpact):
-            update_progress(run_id, "reading Amilia and Cyberimpact", 0, 3)
             snapshot, extract = await asyncio.gather(read_cyberimpact_state(cyberimpact),
                                                      extract_amilia(amilia, since, until))
             missing_fields = check_custom_field_room(quote(snapshot))
-            update_progress(run_id, "comparing", 1, 3)
+            await progress.update(STAGES[1], 1, 3)
             plan = plan_sync(quote(extract), since, until)
             del extract
             changes = diff_with_cyberimpact(quote(plan), quote(snapshot))
@@ -73,7 +126,7 @@ async def amilia_reconcile(
             extra = extra_memberships(plan, snapshot.members, titles)
             drift = describe_drift(changes, extra)
             if not dry_run and (drift.total or missing_fields):
-                update_progress(run_id, "repairing", 2, 3)
+                await progress.update(STAGES[2], 2, 3)
                 field_ids = await ensure_custom_fields(cyberimpact, quote(snapshot), missing_fields)
                 group_ids, _ = await ensure_groups(cyberimpact, quote(snapshot), quote(plan), field_ids)
                 outcome = await load_contacts(cyberimpact, quote(changes), field_ids, group_ids)
@@ -95,16 +148,45 @@ async def amilia_reconcile(
             "drift": drift.rows(),
             "failures": failures[:50],
         }
-        verb = "found (dry run, nothing repaired)" if dry_run else "found and repaired"
+        summary["notes"] = explain_reconcile(summary)
+        verb = "found (dry run: nothing repaired)" if dry_run else "found and repaired"
         rows = drift.rows() or [{"drift": "none", "contact": "", "detail": "Amilia and Cyberimpact agree"}]
         await acreate_table_artifact(
-            key=f"amilia-reconcile-{link}".lower().replace("_", "-"), table=rows,
-            description=f"Amilia ↔ Cyberimpact reconciliation, link {link!r}: drift {verb}. "
-                        f"Counts: {summary['counts']}")
+            key=key, table=rows,
+            description=f"**Amilia ↔ Cyberimpact reconciliation, link {link!r}, {since} – {until}: drift {verb}.**"
+                        "\n\n" + "\n".join(f"- {note}" for note in summary["notes"]))
         logger.info("Reconciliation of %r: %s", link, summary["counts"])
-        update_progress(run_id, "done", 3, 3)
+        await progress.update(STAGES[3], 3, 3)
         finish_sync_run(run_id, status="completed", summary={k: v for k, v in summary.items() if k != "drift"})
-        return summary
+        return Completed(message=summary["notes"][0], data=summary)
     except BaseException as exc:
         finish_sync_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, Exception):
+            await progress.show(progress.describe(f"failed while {progress.stage}", progress.percent,
+                                                  f"{type(exc).__name__}; see the run's logs"))
         raise
+
+
+def explain_reconcile(summary: dict[str, Any]) -> list[str]:
+    """What the reconciliation's counts mean, in sentences (the artifact's description)."""
+    counts, dry = summary["counts"], summary["dry_run"]
+    fixed = "would be repaired by a real run" if dry else "repaired"
+    found = sum(v for k, v in counts.items() if k != "failures")
+    notes = [f"{found} differences found between Amilia and Cyberimpact; {fixed}." if found else
+             "Amilia and Cyberimpact agree: nothing to repair."]
+    why = {
+        "contacts missing": "in Amilia's clients of the period but not in Cyberimpact (deleted there, or "
+                            "a webhook lost)",
+        "contacts with changed fields": "fields or consent in Cyberimpact differ from Amilia",
+        "group memberships missing": "a contact not in a group its registrations or memberships give",
+        "group memberships no longer valid": "a contact still in an activity or membership group it left "
+                                             "(a cancellation or an archive whose webhook was lost)",
+        "custom fields missing": "Amilia.* fields that had to be created again in Cyberimpact",
+    }
+    notes += [f"{counts[k]} {k}: {text}." for k, text in why.items() if counts.get(k)]
+    if counts.get("failures"):
+        notes.append(f"{counts['failures']} changes were refused by Cyberimpact (listed under failures); the "
+                     f"next run tries them again.")
+    if dry:
+        notes.append("Dry run: nothing was written to Cyberimpact.")
+    return notes

@@ -7,22 +7,28 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import flow_run
+from prefect.states import Completed
 from prefect.utilities.annotations import quote
 from pydantic import Field
 
-from passerelle.store import finish_sync_run, set_watermark, start_sync_run, update_progress
+from passerelle.progress import RunProgress, artifact_key, window_run_name
+from passerelle.store import finish_sync_run, set_watermark, start_sync_run
 from tasks.amilia_mapping import ARCHIVED_GROUP
 from tasks.amilia_sync import (
+    Day,
+    LinkName,
     check_custom_field_room,
+    check_run_parameters,
     diff_with_cyberimpact,
     ensure_custom_fields,
     ensure_groups,
+    explain_sync,
     extract_amilia,
     load_contacts,
     plan_sync,
@@ -42,39 +48,48 @@ STAGES = ("reading Amilia and Cyberimpact", "planning contacts", "creating field
           "loading contacts", "done")
 
 
-def _stage(run_id: int, index: int) -> None:
-    update_progress(run_id, STAGES[index], index, len(STAGES) - 1)
+def _run_name() -> str:
+    return window_run_name("amilia-initial-sync")
 
 
-@flow(name="amilia-initial-sync", description="Import an Amilia organisation's clients of the last "
-      "months into Cyberimpact: contacts, 21 fields, groups and consent.")
+@flow(name="amilia-initial-sync", flow_run_name=_run_name, description="Import a club's Amilia clients of "
+      "the last months into Cyberimpact: contacts with their 21 fields, groups and consent.")
 async def amilia_initial_sync(
-    link: str = "default",
+    link: LinkName = "default",
     months: Annotated[int, Field(ge=1, le=120)] = 24,
     dry_run: bool = False,
-    as_of: date | None = None,
-) -> dict[str, Any]:
+    as_of: Day | None = None,
+) -> dict[str, Any]:  # ends in a Completed state (message: the headline); callers get its data
     """Import an Amilia organisation's clients into Cyberimpact (seed: "Synchronisation initiale").
 
     Args:
-        link: Name of the Amilia Credentials and Cyberimpact Credentials blocks to use (both saved
-            under this name).
-        months: Import registrations created in the last N months; the seed says 24.
-        dry_run: Read everything and report what would change; write nothing.
-        as_of: Last day of the import window; default today.
+        link: Name under which the club's Amilia and Cyberimpact accounts were connected (lowercase letters,
+            digits and dashes; "default" on the local stack).
+        months: How many months of past registrations to import, from 1 to 120 (24 recommended): the
+            clients with a registration or an active membership in that period become contacts.
+        dry_run: Read everything and report what would change, without changing anything in Cyberimpact.
+        as_of: Last day of the import period, as YYYY-MM-DD; leave empty for today.
 
     Returns:
         The summary: counts of contacts created, updated, unchanged and skipped (with reasons), group
-        memberships added, groups and custom fields created, and rejected contacts.
+        memberships added, groups and custom fields created, and rejected contacts; `notes` explain them.
     """
+    await check_run_parameters(link)
     logger = get_run_logger()
     until = as_of or datetime.now(UTC).date()
     since = window_start(until, months)
     run_id = start_sync_run(SYNC_KIND, link, dry_run=dry_run, flow_run_id=str(flow_run.id or ""))
+    key = artifact_key("amilia-sync", link, dry_run=dry_run)
+    progress = RunProgress(f"{key}-progress", f"Initial sync of link {link!r}" + (" (dry run)" if dry_run else ""),
+                           run_id=run_id)
+
+    async def stage(index: int) -> None:
+        await progress.update(STAGES[index], index, len(STAGES) - 1)
+
     try:
         extracted_at = datetime.now(UTC)
+        await stage(0)
         async with open_link(link) as (amilia, cyberimpact):
-            _stage(run_id, 0)
 
             async def read_cyberimpact_and_make_room():
                 snapshot = await read_cyberimpact_state(cyberimpact)
@@ -86,7 +101,7 @@ async def amilia_initial_sync(
             (snapshot, missing_fields, field_ids), extract = await asyncio.gather(
                 read_cyberimpact_and_make_room(), extract_amilia(amilia, since, until))
             gc.freeze()  # tens of thousands of long-lived records: keep the cyclic GC from rescanning them
-            _stage(run_id, 1)
+            await stage(1)
             plan = plan_sync(quote(extract), since, until)
             del extract  # the raw Amilia records are not needed past planning (peak memory)
             if dry_run:
@@ -97,11 +112,11 @@ async def amilia_initial_sync(
                 created, updated = len(changes.creates), len(changes.updates)
                 added, failures = changes.group_memberships_added, []
             else:
-                _stage(run_id, 2)
+                await stage(2)
                 group_ids, groups_created = await ensure_groups(cyberimpact, quote(snapshot), quote(plan),
                                                                    field_ids)
                 changes = diff_with_cyberimpact(quote(plan), quote(snapshot))
-                _stage(run_id, 3)
+                await stage(3)
                 outcome = await load_contacts(cyberimpact, quote(changes), field_ids, group_ids)
                 created, updated = outcome.created, outcome.updated
                 added, failures = outcome.group_memberships_added, outcome.failures
@@ -113,6 +128,7 @@ async def amilia_initial_sync(
                 "contacts created": created,
                 "contacts updated": updated,
                 "contacts unchanged": changes.unchanged,
+                "contacts rejected by Cyberimpact": len(changes.creates) + len(changes.updates) - created - updated,
                 "contacts skipped": len(plan.skipped) + len(changes.skipped),
                 "group memberships added": added,
                 "groups created": len(groups_created),
@@ -124,19 +140,23 @@ async def amilia_initial_sync(
             "custom_fields_created": missing_fields,
             "failures": failures[:50],
         }
-        verb = "would change (dry run)" if dry_run else "changed"
+        summary["notes"] = explain_sync(summary)
+        verb = "would change (dry run: nothing written)" if dry_run else "changed"
         await acreate_table_artifact(
-            key=f"amilia-sync-{link}".lower().replace("_", "-"), table=summary_rows(summary),
-            description=f"Amilia → Cyberimpact initial sync, link {link!r}, window {since} – {until}: "
-                        f"what it {verb}.")
+            key=key, table=summary_rows(summary),
+            description=f"**Amilia → Cyberimpact initial sync, link {link!r}, {since} – {until}: what it "
+                        f"{verb}.**\n\n" + "\n".join(f"- {note}" for note in summary["notes"]))
         if failures:
-            logger.warning("%d contacts were rejected by Cyberimpact; see the summary artifact", len(failures))
+            logger.warning("%d changes were refused by Cyberimpact; see the summary artifact", len(failures))
         logger.info("Summary: %s", summary["counts"])
-        _stage(run_id, 4)
+        await stage(4)
         finish_sync_run(run_id, status="completed", summary=summary)
-        return summary
+        return Completed(message=summary["notes"][0], data=summary)
     except BaseException as exc:
         finish_sync_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, Exception):
+            await progress.show(progress.describe(f"failed while {progress.stage}", progress.percent,
+                                                  f"{type(exc).__name__}; see the run's logs"))
         raise
     finally:
         gc.unfreeze()

@@ -2,23 +2,32 @@
 
 Orchestration only: the loop is tasks/amilia_events_drain.py, the rules tasks/amilia_events*.py. Started
 by the `amilia-webhooks` deployment when the gateway nudges (event `passerelle.inbox.received`), and every
-minute as a safety net (prefect.yaml, docs/amilia-webhooks.md).
+minute as a safety net (prefect.yaml, docs/amilia-webhooks.md). One deployment serves every link; one drain
+per link runs at a time (the store lease): a run that finds another drain of its link ends at once,
+Completed, and leaves the events to it.
 """
 
 from __future__ import annotations
 
-import re
+import asyncio
+import contextlib
 import uuid
 from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import flow_run
+from prefect.states import Completed
 from pydantic import Field
 
 from connectors._http import RetryPolicy
+from passerelle.progress import RunProgress, run_name
+from passerelle.progress import artifact_key as _key
+from passerelle.store import inbox
+from passerelle.store.effects import lease_holder
 from tasks.amilia_events import plan_amilia_events, prepare_cyberimpact, write_cyberimpact_changes
-from tasks.amilia_events_drain import DrainOptions, DrainReport, Steps, drain
+from tasks.amilia_events_drain import DrainOptions, DrainReport, Steps, drain, drain_lease
+from tasks.amilia_sync import LinkName, check_run_parameters
 from tasks.links import open_link
 
 # Short in-call retries: the inbox retries failed events itself, with backoff across runs, so one slow
@@ -27,55 +36,112 @@ WEBHOOK_RETRY = RetryPolicy(max_attempts=3, max_total_wait=5.0, initial_wait=0.2
 # Once the inbox looks empty, keep polling this long: a delivery stored a moment later is taken by this run
 # instead of waiting for a new deployment run (~8 s to start) or the safety-net schedule.
 LINGER_SECONDS = 2.0
+PROGRESS_SECONDS = 2.0  # how often the progress artifact follows the drain
 
 
 def artifact_key(link: str) -> str:
-    return "amilia-webhooks-" + (re.sub(r"[^a-z0-9-]+", "-", link.lower()).strip("-") or "link")
+    """Key of the run's counts table; ``-events`` (what it touched) and ``-progress`` are beside it."""
+    return _key("amilia-webhooks", link)
 
 
-@flow(name="amilia-webhooks", description="Apply the Amilia webhook events waiting in a link's inbox to "
-      "Cyberimpact: contacts, fields, groups, consent, archives and cancellations.")
+def _run_name() -> str:
+    return run_name("amilia-webhooks", str((flow_run.parameters or {}).get("link", "default")))
+
+
+@flow(name="amilia-webhooks", flow_run_name=_run_name, description="Apply the changes Amilia announced by "
+      "webhook to Cyberimpact: contacts, fields, groups, consent, archives and cancellations.")
 async def process_amilia_events(
-    link: str = "default",
+    link: LinkName = "default",
     batch_size: Annotated[int, Field(ge=1, le=5000)] = 1000,
     max_seconds: Annotated[float, Field(gt=0, le=3600)] = 50,
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 8,
-) -> dict[str, Any]:
+) -> dict[str, Any]:  # ends in a Completed state (message: the headline); callers get its data
     """Drain the link's Amilia inbox into Cyberimpact (seed: "Mise à jour automatique").
 
     Args:
-        link: Name of the link: its Amilia Credentials and Cyberimpact Credentials blocks (both saved
-            under this name) and its webhook inbox.
-        batch_size: Events claimed at most at once and applied together; one batch costs one read per
-            touched person and account (or the organisation's listing, when cheaper) and one Cyberimpact
-            batch per set of groups, so a burst drains faster in large batches; a trickle makes small ones.
-        max_seconds: Stop claiming new batches after this many seconds (the batch under way finishes).
-            Keep it under the schedule's minute so that runs do not overlap.
-        max_attempts: A failing event is retried with backoff, then set aside as dead after this many
-            attempts (`passerelle inbox replay` puts it back).
+        link: Name under which the club's Amilia and Cyberimpact accounts were connected (lowercase letters,
+            digits and dashes; "default" on the local stack). The changes Amilia announced for this club
+            are applied.
+        batch_size: How many waiting changes to apply together, from 1 to 5000. Large groups go faster
+            during a rush; a quiet day makes small ones anyway. 1000 suits most clubs.
+        max_seconds: How long, in seconds, this run keeps taking new changes before it stops (the group
+            under way is finished). Keep it under a minute: a new run is started every minute.
+        max_attempts: How many times a change that keeps failing is tried before it is set aside for a
+            person to look at (`passerelle inbox replay` tries it again).
 
     Returns:
         The counts of the run: batches, events claimed, applied, already applied (before a crash), failed
-        (will be retried), dead, released, skipped by reason, and the vendor calls made; `busy` is true when
+        (will be retried), dead, released, skipped by reason, and the vendor calls made; `touched` lists
+        the first events settled with what they changed, `notes` explain the counts; `busy` is true when
         another drain of the link was running.
     """
+    await check_run_parameters(link)
     logger = get_run_logger()
     worker = str(flow_run.id or uuid.uuid4())
+    report = DrainReport(link=link, worker=worker)
+    holder = lease_holder(drain_lease(link))
+    if holder is not None and holder != worker:  # the drain below would say the same, after opening the link
+        report.busy = True
+        return _busy(link, report)
     options = DrainOptions(batch_size=batch_size, max_seconds=max_seconds, max_attempts=max_attempts,
                            linger=LINGER_SECONDS)
-    report = DrainReport(link=link, worker=worker)
+    progress = RunProgress(f"{artifact_key(link)}-progress", f"Webhook events of link {link!r}")
+    await progress.update("starting", 0, 1, "opening the link")
+    follower = asyncio.ensure_future(_follow(progress, report))
     try:
         async with open_link(link, retry=WEBHOOK_RETRY) as (amilia, cyberimpact):
             await drain(link, worker, amilia, cyberimpact, options, prepare=prepare_cyberimpact, report=report,
                         steps=Steps(plan=plan_amilia_events, write=write_cyberimpact_changes))
     finally:
-        await acreate_table_artifact(
-            key=artifact_key(link), table=report.rows(),
-            description=f"Amilia webhooks → Cyberimpact, link {link!r}: what this drain run did"
-                        + (" (another drain of the link was running)" if report.busy else "")
-                        + (f"; stopped: {report.stopped}" if report.stopped else "") + ".")
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
+        if report.busy:  # another drain took the lease between the check above and the drain's own
+            await progress.update("another drain of the link is taking the events", 1, 1)
+        else:
+            await _report(link, report, progress)
     if report.busy:
-        logger.info("Another drain of link %r is running; it will take the new events.", link)
+        return _busy(link, report)
     logger.info("Drained link %r: %d applied, %d failed, %d dead, skipped %s", link, report.applied,
                 report.failed, report.dead, dict(report.skipped))
-    return report.as_dict()
+    return Completed(message=report.notes()[0], data=report.as_dict())
+
+
+def _busy(link: str, report: DrainReport) -> Completed:
+    message = f"Another drain of link {link!r} is running; it will take these events."
+    get_run_logger().info(message)
+    return Completed(message=message, data=report.as_dict())
+
+
+def _waiting(link: str) -> int:
+    counts = inbox.stats("amilia", link)
+    return counts.get(inbox.PENDING, 0) + counts.get(inbox.PROCESSING, 0)
+
+
+async def _follow(progress: RunProgress, report: DrainReport) -> None:
+    """Keep the progress artifact in step with the drain: events settled out of settled + still waiting."""
+    while True:
+        await asyncio.sleep(PROGRESS_SECONDS)
+        waiting = await asyncio.to_thread(_waiting, report.link)
+        await progress.update(f"batch {report.batches}", report.settled, report.settled + waiting,
+                              f"{report.settled} events settled, {waiting} waiting in the inbox")
+
+
+async def _report(link: str, report: DrainReport, progress: RunProgress) -> None:
+    """The run's artifacts: counts (explained), the events it touched, and its final progress."""
+    notes = report.notes()
+    waiting = _waiting(link)
+    stage = f"stopped: {report.stopped}" if report.stopped else "done"
+    await progress.update(stage, report.settled, report.settled + waiting,
+                          f"{report.settled} events settled, {waiting} left for the next run")
+    await acreate_table_artifact(
+        key=artifact_key(link), table=report.rows(),
+        description=f"**Amilia webhooks → Cyberimpact, link {link!r}: what this run did.**\n\n"
+                    + "\n".join(f"- {note}" for note in notes))
+    if report.touched:
+        shown = len(report.touched)
+        await acreate_table_artifact(
+            key=f"{artifact_key(link)}-events", table=report.touched,
+            description=f"**The {'first ' if report.settled > shown else ''}{shown} of {report.settled} webhook "
+                        f"events this run settled, link {link!r}**: the Amilia event (Context.Action), the "
+                        f"person, account or registration it is about, and what it changed in Cyberimpact.")

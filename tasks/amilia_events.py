@@ -30,9 +30,9 @@ from connectors._http import AuthError
 from connectors.amilia.client import AmiliaClient
 from passerelle.store.effects import done_keys, record_effects
 from passerelle.store.inbox import InboxEvent
-from tasks.amilia_events_fetch import AmiliaReader, RegistrationsSnapshot
+from tasks.amilia_events_fetch import AmiliaReader, AmiliaState, RegistrationsSnapshot
 from tasks.amilia_events_model import SKIP_ALL_CANCELLED, AmiliaEvent, BadPayload, classify
-from tasks.amilia_events_plan import BatchPlan, plan_batch
+from tasks.amilia_events_plan import BatchPlan, plan_batch, shared_email_keeps
 from tasks.amilia_events_write import CyberimpactSide, MemberReader, resolve_archive_lookups, write_plan
 
 
@@ -68,6 +68,7 @@ class BatchResult:
     group_adds: int = 0
     removals: int = 0
     timings: Counter[str] = field(default_factory=Counter)  # seconds per stage
+    effects: dict[str, str] = field(default_factory=dict)  # ledger key → detail, of the events settled here
 
 
 def _error(exc: BaseException) -> str:
@@ -117,10 +118,32 @@ async def plan_events(ctx: EventContext, rows: list[InboxEvent]) -> PlannedBatch
     clock = time.perf_counter()
     batch.plan = plan_batch(batch.events, state, ctx.since, ctx.today)
     result.timings["plan"] = time.perf_counter() - clock
+    if batch.plan.sharer_lookups:
+        await _plan_shared_emails(ctx, batch, state, set(batch.plan.sharer_lookups))
     clock = time.perf_counter()
     batch.notes = await _keep_fully_cancelled(ctx, batch.plan)
     result.timings["cancelled-for-all check"] = time.perf_counter() - clock
     return batch
+
+
+async def _plan_shared_emails(ctx: EventContext, batch: PlannedBatch, state: AmiliaState, emails: set[str]
+                              ) -> None:
+    """The batch involves archived persons: look their e-mails up in the whole organisation and plan again,
+    so that an e-mail a live person shares is not archived and keeps that person's groups (seed: "Les
+    adresses courriel des personnes et du propriétaire du compte archivé seront retirées des groupes
+    d'activités et d'abonnements correspondants"). If a read fails, the events touching these e-mails fail."""
+    clock = time.perf_counter()
+    errors = await ctx.reader.read_sharers(state, emails)
+    batch.result.timings["amilia read"] += time.perf_counter() - clock
+    clock = time.perf_counter()
+    plan = batch.plan = plan_batch(batch.events, state, ctx.since, ctx.today)
+    batch.result.timings["plan"] += time.perf_counter() - clock
+    if errors:
+        error = next(iter(errors.values()))
+        for email in emails:
+            for eid in _events_of(plan, {}, email):
+                plan.failed.setdefault(eid, error)
+        _drop_emails(plan, emails)
 
 
 async def write_events(ctx: EventContext, batch: PlannedBatch) -> BatchResult:
@@ -137,6 +160,8 @@ async def write_events(ctx: EventContext, batch: PlannedBatch) -> BatchResult:
     (archive_emails, archive_members), (members, unreadable) = await asyncio.gather(
         _archive_lookups(ctx, plan, failed), ctx.members.read(_emails_of(plan)))
     members = {**archive_members, **members}
+    if archive_emails:
+        await _shared_archive_lookups(ctx, plan, archive_emails, failed)
     for email, error in unreadable.items():
         for eid in _events_of(plan, archive_emails, email):
             failed[eid] = error
@@ -179,6 +204,24 @@ async def _archive_lookups(ctx: EventContext, plan: BatchPlan, failed: dict[int,
         return {}, {}
 
 
+async def _shared_archive_lookups(ctx: EventContext, plan: BatchPlan, archive_emails: dict[str, set[int]],
+                                  failed: dict[int, str]) -> None:
+    """Contacts of a person or account gone from Amilia that a live person shares are not archived: they keep
+    the groups the live persons give (:func:`_plan_shared_emails`, for archives Amilia no longer answers)."""
+    state = AmiliaState()
+    emails = set(archive_emails)
+    errors = await ctx.reader.read_sharers(state, emails)
+    if errors:
+        error = next(iter(errors.values()))
+        for email in emails:
+            failed.update(dict.fromkeys(archive_emails.pop(email), error))
+        return
+    for email, keep in shared_email_keeps(state, emails).items():
+        events = archive_emails.pop(email)
+        plan.by_email.setdefault(email, set()).update(events)
+        plan.archive_keeps.setdefault(email, set()).update(keep)
+
+
 async def _keep_fully_cancelled(ctx: EventContext, plan: BatchPlan) -> dict[int, str]:
     """Drop the removals of activities whose registrations are all cancelled (the group stays intact)."""
     pending = {title: act for title, act in plan.cancel_activities.items()
@@ -213,6 +256,8 @@ def _drop_emails(plan: BatchPlan, emails: set[str]) -> None:
     if not plan.adds.empty:
         plan.adds = plan.adds[~plan.adds["email"].isin(emails)].reset_index(drop=True)
     plan.removals = {pair: ids for pair, ids in plan.removals.items() if pair[0] not in emails}
+    for email in emails:
+        plan.archive_keeps.pop(email, None)
 
 
 def _record(ctx: EventContext, events: list[AmiliaEvent], plan: BatchPlan, notes: dict[int, str],
@@ -239,9 +284,11 @@ def _record(ctx: EventContext, events: list[AmiliaEvent], plan: BatchPlan, notes
             result.applied += 1
             details[f"inbox-{e.id}:applied"] = json.dumps(
                 {"type": e.event_type, "contacts": sorted(touched.get(e.id, ()))[:10],
-                 "removals": removed[e.id], "note": notes.get(e.id)}, ensure_ascii=False)
+                 "removals": removed[e.id], "note": notes.get(e.id), "kind": e.kind, "group": e.title},
+                ensure_ascii=False)
         result.done.append(e.id)
     record_effects(details, url=ctx.store_url)
+    result.effects.update(details)
 
 
 _plan_task = task(name="plan-amilia-events", cache_policy=NO_CACHE)(plan_events)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import Counter
@@ -30,10 +31,19 @@ from connectors.cyberimpact.client import CyberimpactClient
 from passerelle.store.effects import acquire_lease, release_lease, renew_lease
 from passerelle.store.inbox import DEAD, InboxEvent, claim_batch, mark_done, mark_failed, release
 from tasks.amilia_events import BatchResult, EventContext, PlannedBatch, plan_events, write_events
+from tasks.amilia_events_model import (
+    ACCOUNT_ARCHIVE,
+    MEMBERSHIP,
+    MEMBERSHIP_CANCEL,
+    PERSON_ARCHIVE,
+    REGISTRATION,
+    REGISTRATION_CANCEL,
+)
 from tasks.amilia_events_write import CyberimpactSide
 from tasks.amilia_transforms import window_start
 
 SOURCE = "amilia"
+TOUCHED_LIMIT = 50  # events listed one by one in a run's report (and its artifact); the counts cover them all
 Prepare = Callable[[CyberimpactSide, AmiliaClient], Awaitable[Any]]
 
 
@@ -78,12 +88,45 @@ class DrainReport:
     seconds: float = 0.0
     stage_seconds: Counter[str] = field(default_factory=Counter)
     stopped: str | None = None
+    touched: list[dict[str, Any]] = field(default_factory=list)  # the first TOUCHED_LIMIT events settled
+
+    @property
+    def settled(self) -> int:
+        """Events this run is finished with: applied, skipped, already applied, failed (retry later) or dead."""
+        return self.applied + sum(self.skipped.values()) + self.already_applied + self.failed + self.dead
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["skipped"] = dict(sorted(self.skipped.items()))
         out["stage_seconds"] = {k: round(v, 3) for k, v in sorted(self.stage_seconds.items())}
+        out["notes"] = self.notes()
         return out
+
+    def notes(self) -> list[str]:
+        """Why the counts differ, in sentences (the artifact's description, the demo's table)."""
+        if self.busy:
+            return [f"Another drain of link {self.link!r} was running; it takes the waiting events, so this run "
+                    f"did nothing."]
+        skipped = sum(self.skipped.values())
+        parts = [f"{self.applied} applied", f"{skipped} skipped (nothing to do in Cyberimpact)"]
+        parts += [text for n, text in (
+            (self.already_applied, f"{self.already_applied} already applied by a run that stopped before "
+                                   f"recording them"),
+            (self.failed, f"{self.failed} failed and will be retried"),
+            (self.dead, f"{self.dead} set aside after repeated failures (`passerelle inbox replay` retries them)"),
+            (self.released, f"{self.released} given back untouched for the next run")) if n]
+        notes = [f"{self.claimed} webhook events taken from the inbox: " + ", ".join(parts) + "."]
+        if self.applied:
+            notes.append(
+                f"The {self.applied} events applied wrote {self.contacts_written} contacts, {self.group_adds} group "
+                f"additions and {self.removals} group removals: the events of one batch about the same person or "
+                f"account make one write per contact, and a contact already up to date is not written again.")
+        if skipped:
+            notes.append("Skipped: " + "; ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
+                         + ".")
+        if self.stopped:
+            notes.append(f"Stopped early: {self.stopped}")
+        return notes
 
     def rows(self) -> list[dict[str, Any]]:
         """The counts as rows of a Prefect table artifact."""
@@ -92,6 +135,11 @@ class DrainReport:
         rows = [{"item": k.replace("_", " "), "count": getattr(self, k)} for k in items]
         rows += [{"item": f"skipped: {reason}", "count": n} for reason, n in sorted(self.skipped.items())]
         return rows
+
+
+def drain_lease(link: str) -> str:
+    """The store lease that makes one drain per link: ``amilia-drain:<link>``."""
+    return f"{SOURCE}-drain:{link}"
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter:
@@ -127,7 +175,7 @@ async def drain(link: str, worker: str, amilia: AmiliaClient, cyberimpact: Cyber
     report = report or DrainReport(link=link, worker=worker)
     started = time.monotonic()
     deadline = started + opts.max_seconds
-    lease = lease_name or f"{SOURCE}-drain:{link}"
+    lease = lease_name or drain_lease(link)
     steps = steps or Steps()
     side, ctx = CyberimpactSide(cyberimpact), None
     rows: list[InboxEvent] | None = None
@@ -189,7 +237,7 @@ async def _loop(ctx: EventContext, link: str, worker: str, opts: DrainOptions, s
                     report.stopped = str(exc)
                     raise
                 except Exception as exc:  # noqa: BLE001 - a failure outside per-event isolation fails the batch
-                    _settle(_batch_failed(rows, exc), report, opts.max_attempts, ctx.store_url)
+                    _settle(rows, _batch_failed(rows, exc), report, opts.max_attempts, ctx.store_url)
                     rows = None
                     continue
                 if writing is not None:
@@ -230,7 +278,7 @@ async def _finish(writing: tuple[list[InboxEvent], asyncio.Future[BatchResult]],
         future.cancel()
         _release(rows, report, store_url)  # cancelled or interrupted: give the rows back untouched
         raise
-    _settle(result, report, max_attempts, store_url)
+    _settle(rows, result, report, max_attempts, store_url)
 
 
 def _batch_failed(rows: list[InboxEvent], exc: Exception) -> BatchResult:
@@ -244,14 +292,20 @@ def _release(rows: list[InboxEvent], report: DrainReport, store_url: str | None)
         report.released += len(rows)
 
 
-def _settle(result: BatchResult, report: DrainReport, max_attempts: int, store_url: str | None) -> None:
+def _settle(rows: list[InboxEvent], result: BatchResult, report: DrainReport, max_attempts: int,
+            store_url: str | None) -> None:
     mark_done(result.done, url=store_url)
+    outcomes: dict[int, str] = {}
     for ids, attempts in ((result.failed, max_attempts), (result.bad, 1)):
         for row_id, error in ids.items():
             if mark_failed(row_id, error, max_attempts=attempts, url=store_url) == DEAD:
                 report.dead += 1
+                outcomes[row_id] = "set aside (dead)"
             else:
                 report.failed += 1
+                outcomes[row_id] = "failed, will be retried"
+    for row in rows[:max(0, TOUCHED_LIMIT - len(report.touched))]:
+        report.touched.append(_touched(row, result, outcomes.get(row.id)))
     report.applied += result.applied
     report.already_applied += result.already_applied
     report.skipped.update(result.skipped)
@@ -262,3 +316,32 @@ def _settle(result: BatchResult, report: DrainReport, max_attempts: int, store_u
     if result.failed or result.bad:
         _logger().warning("%d events failed in this batch, e.g. %s", len(result.failed) + len(result.bad),
                           next(iter({**result.failed, **result.bad}.values())))
+
+
+def _touched(row: InboxEvent, result: BatchResult, failure: str | None) -> dict[str, Any]:
+    """One settled event as a row of the run's report: which entity, which event, what it changed."""
+    entry = {"inbox id": row.id, "event": row.event_type, "entity": row.entity_key}
+    if failure:
+        error = result.failed.get(row.id) or result.bad.get(row.id) or ""
+        return {**entry, "outcome": failure, "change": error[:200]}
+    applied, skipped = result.effects.get(f"inbox-{row.id}:applied"), result.effects.get(f"inbox-{row.id}:skipped")
+    if skipped:
+        return {**entry, "outcome": "skipped", "change": json.loads(skipped).get("reason") or ""}
+    if not applied:
+        return {**entry, "outcome": "already applied", "change": "applied by an earlier run; only marked done"}
+    return {**entry, "outcome": "applied", "change": _change(json.loads(applied))}
+
+
+def _change(detail: dict[str, Any]) -> str:
+    contacts = detail.get("contacts") or []
+    who = ", ".join(contacts[:3]) + (f" and {len(contacts) - 3} more" if len(contacts) > 3 else "")
+    kind, group, removals = detail.get("kind"), detail.get("group"), detail.get("removals") or 0
+    if kind in (PERSON_ARCHIVE, ACCOUNT_ARCHIVE):
+        text = "archived" + (f", left {removals} group(s)" if removals else "")
+    elif kind in (REGISTRATION, MEMBERSHIP):
+        text = f"in group {group!r}, details and consent brought up to date"
+    elif kind in (REGISTRATION_CANCEL, MEMBERSHIP_CANCEL):
+        text = f"removed from group {group!r} ({removals})" if removals else f"nothing removed from group {group!r}"
+    else:
+        text = "details brought up to date"
+    return text + (f": {who}" if who else "") + (f" ({detail['note']})" if detail.get("note") else "")

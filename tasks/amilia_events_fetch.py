@@ -42,6 +42,11 @@ class AmiliaState:
     missing: set[Resource] = field(default_factory=set)
     errors: dict[Resource, str] = field(default_factory=dict)
     calls: int = 0
+    everyone: list[dict[str, Any]] | None = None  # the organisation's persons, when the batch listed them
+    # Persons sharing an archived person's e-mail (docs/amilia-webhooks.md): e-mail → person ids, None until
+    # looked up; the active holders of the live sharers' accounts.
+    sharers: dict[str, list[int]] | None = None
+    sharer_holders: list[dict[str, Any]] = field(default_factory=list)
 
     def owner_id(self, account_id: int | None) -> int | None:
         account = self.accounts.get(account_id) if account_id is not None else None
@@ -105,6 +110,7 @@ class AmiliaReader:
                      (("everyone", 1), _bind(amilia.list_accounts, True))]
             await _run(state, jobs)
             if ("everyone", 0) not in state.errors and ("everyone", 1) not in state.errors:
+                state.everyone = list(state.persons.values()) if ("everyone", 0) not in state.missing else None
                 self.listing_pages = -(-len(state.persons) // self.page_size) - (-len(state.accounts) // self.page_size)
                 _keep_needed(state, persons, accounts, full_accounts)
                 return state
@@ -123,6 +129,57 @@ class AmiliaReader:
             persons |= {p for a in full_accounts & set(state.accounts) for p in state.member_ids(a)}
             persons -= _seen(state, "person")
         return state
+
+    async def read_sharers(self, state: AmiliaState, emails: set[str]) -> dict[Resource, str]:
+        """Add to `state` every person of the organisation whose e-mail is one of `emails`, their accounts and,
+        for the live ones, their account's registrations and the active holders of the memberships on sale.
+
+        Returns the errors of these reads (resource → message); the events that needed them must fail.
+
+        Raises:
+            AuthError: Amilia refused the credentials (401/403).
+        """
+        before = set(state.errors)
+        if state.everyone is None:
+            listing: dict[Resource, Any] = {}
+            await _run(state, [(("sharer listing", 0), self.amilia.list_persons)], listing)
+            state.everyone = listing.get(("sharer listing", 0))
+            if state.everyone is None:  # a 404: no person can be ruled out
+                state.errors.setdefault(("sharer listing", 0), "Amilia: the persons listing answered 404")
+        found = {int(p["Id"]): p for p in state.everyone or [] if _email_of(p) in emails}
+        state.sharers = {}
+        for pid, person in sorted(found.items()):
+            state.sharers.setdefault(_email_of(person) or "", []).append(pid)
+            state.persons.setdefault(pid, person)
+        live = {pid for pid, p in found.items() if not p.get("IsArchived")}
+        accounts = {a for pid in live if (a := state.account_of(pid)) is not None}
+        await _run(state, [(("account", a), _bind(self.amilia.get_account, a))
+                           for a in sorted(accounts - _seen(state, "account"))])
+        accounts = {a for a in accounts if a in state.accounts and not state.accounts[a].get("IsArchived")}
+        if accounts:
+            await self._read_enrolments(state, accounts)
+        return {r: e for r, e in state.errors.items() if r not in before}
+
+    async def _read_enrolments(self, state: AmiliaState, accounts: set[int]) -> None:
+        """The registrations of `accounts` and the active holders (of these accounts) of every membership on
+        sale — what the initial sync reads, for these accounts."""
+        answers: dict[Resource, Any] = {}
+        await _run(state, [(("registrations", a), _bind(self.amilia.list_account_registrations, a))
+                           for a in sorted(accounts - set(state.registrations))]
+                   + [(("memberships", 0), self.amilia.list_memberships)], answers)
+        if ("memberships", 0) in state.missing:
+            state.errors.setdefault(("memberships", 0), "Amilia: the memberships listing answered 404")
+        names = {int(m["Id"]): m.get("Name") for m in answers.get(("memberships", 0)) or []}
+        await _run(state, [(("active holders", m), _bind(self.amilia.list_membership_persons, m, "Active"))
+                           for m in sorted(names)], answers)
+        state.sharer_holders = [{**row, "MembershipName": row.get("MembershipName") or names[m]}
+                                for m in sorted(names) for row in answers.get(("active holders", m)) or []
+                                if row.get("AccountId") in accounts]
+
+
+def _email_of(person: dict[str, Any]) -> str | None:
+    text = str(person.get("Email") or "").strip().lower()
+    return text if "@" in text else None
 
 
 def _keep_needed(state: AmiliaState, persons: set[int], accounts: set[int], full_accounts: set[int]) -> None:
@@ -147,7 +204,9 @@ def _seen(state: AmiliaState, kind: str) -> set[int]:
     return set(done) | {i for k, i in (*state.missing, *state.errors) if k == kind}
 
 
-async def _run(state: AmiliaState, jobs: list[tuple[Resource, Callable[[], Awaitable[Any]]]]) -> None:
+async def _run(state: AmiliaState, jobs: list[tuple[Resource, Callable[[], Awaitable[Any]]]],
+               other: dict[Any, Any] | None = None) -> None:
+    """Run the reads at once; each answer lands in `state` by resource kind, or in `other` by resource."""
     results = await asyncio.gather(*(call() for _, call in jobs), return_exceptions=True)
     state.calls += len(jobs)
     for (resource, _), result in zip(jobs, results, strict=True):
@@ -168,6 +227,8 @@ async def _run(state: AmiliaState, jobs: list[tuple[Resource, Callable[[], Await
             state.registrations[ident] = result
         elif kind == "holders":
             state.holders[ident] = result
+        elif other is not None:
+            other[resource] = result
         else:  # "everyone": a listing of all persons (0) or all accounts (1)
             (state.persons if ident == 0 else state.accounts).update({int(x["Id"]): x for x in result})
 

@@ -41,7 +41,14 @@ from tasks.amilia_events_model import (
     SKIP_NOTHING,
     AmiliaEvent,
 )
-from tasks.amilia_transforms import ENROLMENT_COLUMNS, accounts_frame, enrolments_frame, persons_frame, plan_contacts
+from tasks.amilia_transforms import (
+    ENROLMENT_COLUMNS,
+    accounts_frame,
+    enrolments_frame,
+    live_persons,
+    persons_frame,
+    plan_contacts,
+)
 
 Pair = tuple[str, str]  # (e-mail, group title)
 ALL_TIME = (date.min, date.max)
@@ -58,6 +65,8 @@ class BatchPlan:
     cancel_activities: dict[str, int] = field(default_factory=dict)  # activity title → id (removals pending)
     cancelled_registrations: dict[int, set[int]] = field(default_factory=dict)  # activity id → registration ids
     archive_lookups: dict[tuple[str, int], set[int]] = field(default_factory=dict)  # thin deletes, 404 in Amilia
+    sharer_lookups: set[str] = field(default_factory=set)  # archived persons' e-mails to look up in Amilia
+    archive_keeps: dict[str, set[str]] = field(default_factory=dict)  # shared e-mail → groups its live persons give
     by_email: dict[str, set[int]] = field(default_factory=dict)   # contact → events it comes from
     planned: set[int] = field(default_factory=set)
     skipped: dict[int, str] = field(default_factory=dict)
@@ -74,6 +83,9 @@ class BatchPlan:
             for key, ids in theirs.items():
                 mine.setdefault(key, set()).update(ids)
         self.cancel_activities.update(other.cancel_activities)
+        self.sharer_lookups |= other.sharer_lookups
+        for email, titles in other.archive_keeps.items():
+            self.archive_keeps.setdefault(email, set()).update(titles)
         for act, ids in other.cancelled_registrations.items():
             self.cancelled_registrations.setdefault(act, set()).update(ids)
         self.planned |= other.planned
@@ -197,9 +209,18 @@ def _plan(events: list[AmiliaEvent], state: AmiliaState, since: date, today: dat
         touched_persons |= involved
 
     # Only the records of these events' accounts: a record the transforms choke on fails its account only.
+    involved_persons = set(touched_persons)
     touched_persons |= {pid for pid, p in persons.items() if p.get("AccountId") in touched_accounts}
     p_frame = persons_frame([persons[p] for p in sorted(touched_persons - {None}) if p in persons])
     a_frame = accounts_frame([accounts[a] for a in sorted(touched_accounts - {None}) if a in accounts])
+    # An archived person's e-mail a live person elsewhere shares: that person joins the plan (not archived).
+    archived_emails = _archived_emails(p_frame[p_frame["person_id"].isin(involved_persons)], a_frame)
+    sharers = _live_sharers(state, archived_emails, persons, accounts)
+    if sharers:
+        touched_persons |= {pid for ids in sharers.values() for pid in ids}
+        touched_accounts |= {persons[p].get("AccountId") for ids in sharers.values() for p in ids}
+        p_frame = persons_frame([persons[p] for p in sorted(touched_persons - {None}) if p in persons])
+        a_frame = accounts_frame([accounts[a] for a in sorted(touched_accounts - {None}) if a in accounts])
 
     def contacts_of(enrolments: pd.DataFrame):
         return plan_contacts(p_frame, a_frame, enrolments) if not enrolments.empty else None
@@ -213,6 +234,10 @@ def _plan(events: list[AmiliaEvent], state: AmiliaState, since: date, today: dat
         plan.contacts, plan.adds = result.contacts, result.memberships
         plan.hierarchy_titles = set(result.hierarchy_titles)
     planned_emails = set(plan.contacts["email"]) if not plan.contacts.empty else set()
+    if state.sharers is None:
+        plan.sharer_lookups = archived_emails & planned_emails
+    elif sharers:
+        _keep_live_groups(plan, state, persons, accounts, {e: sharers[e] for e in sharers if e in planned_emails})
 
     cand = contacts_of(enrolments_frame(cancelled, cancelled_holders, since=ALL_TIME[0], until=ALL_TIME[1]))
     keep = contacts_of(enrolments_frame(kept, kept_holders, since=ALL_TIME[0], until=ALL_TIME[1]))
@@ -238,6 +263,62 @@ def _plan(events: list[AmiliaEvent], state: AmiliaState, since: date, today: dat
         plan.skipped[eid] = SKIP_KEPT if eid in kept_ids else SKIP_NOTHING
     plan.planned &= touched
     return plan
+
+
+def _archived_emails(persons: pd.DataFrame, accounts: pd.DataFrame) -> set[str]:
+    """E-mails of the `persons` who would be a contact of their own and are archived (or their account)."""
+    owner = persons["person_id"].isin(set(accounts["owner_person_id"].dropna().astype(int)))
+    eligible = persons["email"].notna() & (~persons["is_child"] | owner)
+    return set(persons.loc[eligible & ~live_persons(persons, accounts), "email"])
+
+
+def _live_sharers(state: AmiliaState, emails: set[str], persons: dict[int, dict], accounts: dict[int, dict]
+                  ) -> dict[str, list[int]]:
+    """Of the persons sharing `emails` (looked up in Amilia), the live ones who would be a contact: e-mail →
+    person ids. Empty until looked up (``state.sharers`` is None)."""
+    if state.sharers is None or not emails:
+        return {}
+    ids = sorted({p for e in emails for p in state.sharers.get(e, []) if p in persons})
+    frame = persons_frame([persons[p] for p in ids])
+    a_frame = accounts_frame([accounts[a] for a in sorted(set(frame["account_id"].dropna())) if a in accounts])
+    live = frame[live_persons(frame, a_frame) & frame["account_id"].isin(set(a_frame["account_id"]))]
+    out: dict[str, list[int]] = {}
+    for email, pid in live[["email", "person_id"]].itertuples(index=False):
+        out.setdefault(email, []).append(int(pid))
+    return out
+
+
+def live_groups(state: AmiliaState, persons: dict[int, dict], accounts: dict[int, dict],
+                sharers: dict[str, list[int]]) -> dict[str, set[str]]:
+    """The activity and membership groups the live persons of each shared e-mail give, as the initial sync's
+    transforms compute them from their accounts' live registrations — of any date, as the keep rule of a
+    cancellation — and active memberships."""
+    account_ids = sorted({persons[p]["AccountId"] for ids in sharers.values() for p in ids})
+    registrations = [r for a in account_ids for r in state.registrations.get(a, [])]
+    holders = [h for h in state.sharer_holders if h.get("AccountId") in account_ids]
+    ids = sorted({p for ids in sharers.values() for p in ids})
+    enrolments = enrolments_frame(registrations, holders, since=ALL_TIME[0], until=ALL_TIME[1])
+    live = None if enrolments.empty else plan_contacts(
+        persons_frame([persons[p] for p in ids]), accounts_frame([accounts[a] for a in account_ids]), enrolments)
+    given = live.memberships.groupby("email")["group_title"].agg(set).to_dict() \
+        if live is not None and not live.memberships.empty else {}
+    return {email: set(given.get(email, set())) for email in sharers}
+
+
+def shared_email_keeps(state: AmiliaState, emails: set[str]) -> dict[str, set[str]]:
+    """Of `emails` (looked up with :meth:`AmiliaReader.read_sharers`), those a live person shares → the groups
+    the live persons give. For archives resolved through Cyberimpact (the person or account is gone)."""
+    sharers = _live_sharers(state, emails, state.persons, state.accounts)
+    return live_groups(state, state.persons, state.accounts, sharers)
+
+
+def _keep_live_groups(plan: BatchPlan, state: AmiliaState, persons: dict[int, dict], accounts: dict[int, dict],
+                      sharers: dict[str, list[int]]) -> None:
+    """A contact the batch archives in part (an archived person's e-mail a live person shares) keeps only the
+    groups its live persons give, and what this batch adds."""
+    added = plan.adds.groupby("email")["group_title"].agg(set).to_dict() if not plan.adds.empty else {}
+    for email, titles in live_groups(state, persons, accounts, sharers).items():
+        plan.archive_keeps[email] = titles | set(added.get(email, set()))
 
 
 def _still_held(row: dict[str, Any], cancelled: dict[str, Any], today: date) -> bool:

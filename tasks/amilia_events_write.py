@@ -302,6 +302,11 @@ async def _remove(side: CyberimpactSide, plan: BatchPlan, members: dict[str, dic
         for gid in (members.get(email) or {}).get("groups") or []:
             if side.is_amilia_group(titles.get(str(gid), "")):
                 wanted[(email, str(gid))].update(by_email.get(email, ()))
+    for email, keep in plan.archive_keeps.items():  # shared with a live person: only the groups it gives stay
+        for gid in (members.get(email) or {}).get("groups") or []:
+            title = titles.get(str(gid), "")
+            if title not in keep and side.is_amilia_group(title):
+                wanted[(email, str(gid))].update(by_email.get(email, ()))
     todo = []
     for (email, gid), events in sorted(wanted.items()):
         member = members.get(email)

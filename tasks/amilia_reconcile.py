@@ -57,6 +57,13 @@ def extra_memberships(plan: ContactPlan, members: list[dict], group_titles_by_id
     groupe de l'activité avec sa liste de contacts intacte"). Contacts that did not come from Amilia, and
     groups Passerelle does not manage, are never touched; an Amilia contact is one in "Clients Amilia",
     whether or not it still has a live enrolment.
+
+    Archived persons and accounts: the plan gives no group from their enrolments — also to an address a live
+    person shares (:func:`tasks.amilia_transforms.plan_contacts`) — while their activities and memberships
+    stay managed. So the memberships only an archived account gave are extra here, a lost archive webhook is
+    repaired, and the shared address keeps the live person's groups (seed: "Les adresses courriel des
+    personnes et du propriétaire du compte archivé seront retirées des groupes d'activités et d'abonnements
+    correspondants").
     """
     managed = set(plan.activity_titles) | set(plan.membership_titles)
     wanted = set(zip(plan.memberships["email"], plan.memberships["group_title"], strict=True))

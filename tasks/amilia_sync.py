@@ -315,9 +315,10 @@ def explain_sync(summary: dict[str, Any]) -> list[str]:
                      f"their account owner is the contact.")
     notes.append(f"{counts['group memberships added']} group memberships {would}added: one per contact and "
                  f"group it joins, \"{CLIENTS_GROUP}\" included.")
-    if counts["failures"] > rejected:
-        notes.append(f"{counts['failures'] - rejected} group additions were refused by Cyberimpact "
-                     f"(listed under failures); the next run tries them again.")
+    if counts["failures"]:
+        notes.append(f"{counts['failures']} changes refused by Cyberimpact: {rejected} contacts and "
+                     f"{counts['failures'] - rejected} group additions (a rejected contact's groups are refused "
+                     f"too); each is listed under failures with its reason, and the next run tries again.")
     if dry:
         notes.append("Dry run: nothing was written to Cyberimpact; the counts are what a real run would do.")
     return notes

@@ -170,6 +170,37 @@ def _hierarchy_titles(enrolments: pd.DataFrame) -> list[str]:
     return sorted(titles)
 
 
+def _archived_row(kept: pd.DataFrame, persons: pd.DataFrame, accounts: pd.DataFrame) -> pd.Series:
+    """Per (enrolment, person) row: the person is archived, or their account, or the enrolment's account is.
+
+    Seed: "Les adresses courriel des personnes et du propriétaire du compte archivé seront retirées des
+    groupes d'activités et d'abonnements correspondants."
+    """
+    archived_account = accounts["account_archived"]
+    person_account = kept["source_person_id"].map(persons["account_id"])
+    return (kept["source_person_id"].map(persons["person_archived"]).fillna(False).astype(bool)
+            | person_account.map(archived_account).fillna(False).astype(bool)
+            | kept["account_id"].map(archived_account).fillna(False).astype(bool))
+
+
+def live_persons(persons: pd.DataFrame, accounts: pd.DataFrame) -> pd.Series:
+    """Persons who would be a contact of their own and are live: an e-mail, not a child unless the account's
+    owner, not archived, in an account that is not archived."""
+    owner = persons["person_id"].isin(set(accounts["owner_person_id"].dropna().astype(int)))
+    live_account = ~persons["account_id"].map(accounts["account_archived"]).fillna(False).astype(bool)
+    return persons["email"].notna() & (~persons["is_child"] | owner) & ~persons["person_archived"] & live_account
+
+
+def _live_persons_behind(kept: pd.DataFrame, persons: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
+    """Live persons sharing the e-mail of a planned contact without being one of its sources (no enrolment):
+    the contact is theirs too, so it is not archived while they are live."""
+    live = persons[live_persons(persons, accounts) & persons["email"].isin(set(kept["email"]))
+                   & ~persons["person_id"].isin(set(kept["source_person_id"]))]
+    owner = live["person_id"].isin(set(accounts["owner_person_id"].dropna().astype(int)))
+    return pd.DataFrame({"email": live["email"].to_numpy(), "source_person_id": live["person_id"].to_numpy(),
+                         "archived": False, "role_rank": (~owner).astype(int).to_numpy(), "date": ""})
+
+
 def plan_contacts(persons: pd.DataFrame, accounts: pd.DataFrame, enrolments: pd.DataFrame) -> ContactPlan:
     """Decide who becomes a contact, with which fields, groups and consent.
 
@@ -179,8 +210,12 @@ def plan_contacts(persons: pd.DataFrame, accounts: pd.DataFrame, enrolments: pd.
       …, ainsi que celle de la personne inscrite (uniquement si différente de la première)."
     - "si la personne inscrite est identifiée comme un "enfant" dans Amilia, seules l'adresse et les
       informations du propriétaire du compte … seront ajoutées."
-    - Archived accounts and persons: Amilia.IsArchived = True, kept in "Clients Amilia", in no activity
-      or membership group.
+    - "Les adresses courriel des personnes et du propriétaire du compte archivé seront retirées des groupes
+      d'activités et d'abonnements correspondants. Elles demeureront dans la liste générale de vos clients
+      Amilia": an enrolment gives its groups only to the persons of it who are live (the person and their
+      account not archived, nor the enrolment's account). A contact is archived (Amilia.IsArchived = True)
+      when no live person is behind its e-mail; one shared with a live person stays live, with the groups
+      the live persons give and none of the groups only archived persons or accounts give.
     - Consent date = latest registration creation or membership purchase date; proof = that
       registration's number or that membership's name.
     """
@@ -223,19 +258,22 @@ def plan_contacts(persons: pd.DataFrame, accounts: pd.DataFrame, enrolments: pd.
     kept = kept.merge(enr, on="enrolment", how="left", suffixes=("", "_enr"))
     kept["source_person_id"] = kept["source_person_id"].astype(int)
     kept["email"] = kept["source_person_id"].map(email_of)
-    person_account = kept["source_person_id"].map(persons["account_id"])
-    kept["archived"] = (kept["source_person_id"].map(persons["person_archived"]).fillna(False).astype(bool)
-                        | person_account.map(accounts["account_archived"]).fillna(False).astype(bool))
+    kept["archived"] = _archived_row(kept, persons, accounts)
     kept["role_rank"] = (kept["role"] != "owner").astype(int)
 
-    # Representative person per e-mail: not archived first, owner first, latest enrolment, lowest id.
-    ordered = kept.sort_values(["email", "archived", "role_rank", "date", "source_person_id"],
-                               ascending=[True, True, True, False, True])
+    # Representative person per e-mail: not archived first, owner first, latest enrolment, lowest id. A live
+    # person sharing the e-mail of a contact without enrolling is a candidate too (no enrolment: after the
+    # ones of the same rank that have one).
+    candidates = pd.concat([kept[["email", "source_person_id", "archived", "role_rank", "date"]],
+                            _live_persons_behind(kept, persons, accounts)], ignore_index=True)
+    ordered = candidates.sort_values(["email", "archived", "role_rank", "date", "source_person_id"],
+                                     ascending=[True, True, True, False, True], kind="stable")
     representative = ordered.drop_duplicates("email")[["email", "source_person_id", "archived"]]
-    latest = kept.sort_values(["date", "proof"]).drop_duplicates("email", keep="last")[
+    # Consent: the latest enrolment; on the same instant, the proof sorting last (see docs/amilia-sync.md).
+    latest = kept.sort_values(["date", "proof"], kind="stable").drop_duplicates("email", keep="last")[
         ["email", "date", "proof"]]
-    membership_rows = kept[kept["kind"] == "membership"].sort_values("purchased_date") \
-        .drop_duplicates("email", keep="last")[
+    membership_rows = kept[kept["kind"] == "membership"].sort_values(
+        ["purchased_date", "date", "membership_name"], kind="stable").drop_duplicates("email", keep="last")[
         ["email", "membership_name", "purchased_date", "effective_date", "expiration_date"]]
 
     contacts = representative.merge(latest, on="email").merge(membership_rows, on="email", how="left")
@@ -264,7 +302,9 @@ def plan_contacts(persons: pd.DataFrame, accounts: pd.DataFrame, enrolments: pd.
         "archived": contacts["archived"].to_numpy(),
     }).sort_values("email").reset_index(drop=True)
 
-    active = kept[~kept["email"].isin(set(out.loc[out["archived"], "email"]))]
+    # Groups per enrolment, not per contact: an enrolment of an archived person or account gives none, even
+    # when a live person shares the e-mail (that contact keeps only what its live persons give).
+    active = kept[~kept["archived"]]
     memberships = pd.concat([
         active.loc[active["kind"] == "activity", ["email", "activity_title"]]
         .rename(columns={"activity_title": "group_title"}).assign(kind="activity"),

@@ -9,6 +9,9 @@ the query string, never a header) and the vendor's own message. Subclasses tell 
   connection errors): raised only once the retry budget is spent.
 - :class:`PaginationLoopError`: the API handed back a next-page token it had already given.
 
+And for the credential Blocks the clients are built from: :class:`LinkNotFound` (a link's Amilia or
+Cyberimpact block is not saved) and :func:`block_name_problem` (names Prefect would refuse).
+
 Example:
     try:
         await client.get_json("/members")
@@ -18,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -182,3 +186,69 @@ def error_class_for(status: int) -> type[ApiError]:
     if status >= 500:
         return ServerError
     return ApiError
+
+
+# -- credential Blocks ----------------------------------------------------------------------------------
+# A link is the pair of credential Blocks saved under one name. These live here, beside the API errors,
+# so that the CLI (which may not import `tasks`) and the flows' tasks raise and recognise the same error.
+
+LINK_VENDORS: dict[str, str] = {"amilia": "Amilia", "cyberimpact": "Cyberimpact"}
+BLOCK_NAME_RULE = "lowercase letters, digits and dashes (e.g. my-club)"
+_BLOCK_NAME = re.compile(r"[a-z0-9-]+")  # Prefect's rule for block document names
+
+
+def block_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a credential Block's (and so a link's) name, or None when it can.
+
+    Example:
+        >>> block_name_problem("../x")
+        "'../x' is not a valid link name: use only lowercase letters, digits and dashes (e.g. my-club)"
+    """
+    if _BLOCK_NAME.fullmatch(name):
+        return None
+    return f"{name!r} is not a valid link name: use only {BLOCK_NAME_RULE}"
+
+
+class LinkNotFound(ValueError):
+    """One or both credential Blocks of a link are not saved under its name.
+
+    Attributes:
+        link: The link's name.
+        missing: The vendors whose block is missing ("amilia", "cyberimpact"), in that order.
+    """
+
+    def __init__(self, link: str, missing: tuple[str, ...] | list[str] = tuple(LINK_VENDORS)) -> None:
+        self.link = link
+        self.missing = tuple(v for v in LINK_VENDORS if v in missing)
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        commands = " and ".join(f"`passerelle connect {v} --name {self.link}`" for v in self.missing)
+        if len(self.missing) == len(LINK_VENDORS):
+            return f"no link named {self.link!r}: create it with {commands}"
+        vendor = self.missing[0]
+        return (f"link {self.link!r} has no {LINK_VENDORS[vendor]} credentials (block "
+                f"'{vendor}-credentials/{self.link}'): create them with {commands}")
+
+    def __reduce__(self):  # pickled by Prefect (task results) and multiprocessing
+        return type(self), (self.link, self.missing)
+
+
+def is_block_not_found(exc: BaseException) -> bool:
+    """Whether `exc` is Prefect's "Unable to find block document named …" (a ValueError from ObjectNotFound)."""
+    return isinstance(exc, ValueError) and type(exc.__cause__).__name__ == "ObjectNotFound"
+
+
+def check_link_blocks(link: str, loaded: Mapping[str, Any]) -> None:
+    """Raise for the outcome of loading a link's blocks: `loaded` maps each vendor of LINK_VENDORS to its
+    block or to the exception loading it raised (``asyncio.gather(..., return_exceptions=True)``).
+
+    Raises:
+        LinkNotFound: naming every missing block. Any other loading error is raised as it is.
+    """
+    missing = [vendor for vendor, value in loaded.items() if is_block_not_found(value)]
+    if missing:
+        raise LinkNotFound(link, missing)
+    for value in loaded.values():
+        if isinstance(value, BaseException):
+            raise value

@@ -3,11 +3,17 @@
 Starts the sandbox in-process, seeds a realistic Amilia organisation, saves demo Blocks that point at the
 sandbox, runs the `amilia-initial-sync` flow on an embedded Prefect with a progress bar fed by the store,
 prints the summary, then runs it again to show that a second run changes nothing.
+
+The demo keeps to its own home, `<PASSERELLE_HOME>/demo/` (default `.passerelle/demo/`): its store
+(`passerelle.db`) and its Prefect (`prefect/`, the embedded server's database), never the stack's. At the end
+it prints the command that serves that Prefect database in the UI, where its runs, progress and artifacts are.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,18 +25,36 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 console = Console()
 DEMO_LINK = "demo"
+UI_PORT = 4201  # not the stack's 4200, so that both can be up at once
 
 
-def _embedded_defaults() -> None:
-    """Keep the demo's Prefect and store inside ./.passerelle unless the user chose otherwise."""
-    home = Path(os.environ.get("PASSERELLE_HOME", ".passerelle")).resolve()
-    os.environ.setdefault("PASSERELLE_HOME", str(home))
-    os.environ.setdefault("PREFECT_HOME", str(home / "prefect"))
+def demo_home() -> Path:
+    return Path(os.environ.get("PASSERELLE_HOME", ".passerelle")).resolve() / "demo"
+
+
+def _embedded_defaults() -> Path:
+    """Point the store and Prefect at the demo's own home, before Prefect reads its settings."""
+    from passerelle.settings import reset_settings_cache
+
+    home = demo_home()
+    os.environ["PASSERELLE_HOME"] = str(home)
+    os.environ.pop("PASSERELLE_DATABASE_URL", None)  # the demo's store is a SQLite file in its home
+    os.environ["PREFECT_HOME"] = str(home / "prefect")
+    os.environ.pop("PREFECT_API_URL", None)  # an embedded Prefect on that home, not a running server
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect creates only the leaf
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     # A fresh embedded server migrates its database first: ~11 s here, more on a busy machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    reset_settings_cache()
+    return home
+
+
+def ui_command(home: Path, port: int = UI_PORT) -> str:
+    """The command that serves the demo's Prefect database (its runs, progress and artifacts) in the UI."""
+    prefect = Path(sys.executable).with_name("prefect")
+    return (f"env -u PREFECT_API_URL PREFECT_HOME={shlex.quote(str(home / 'prefect'))} "
+            f"{shlex.quote(str(prefect))} server start --host 127.0.0.1 --port {port}")
 
 
 def _run_with_progress(label: str, **params: Any) -> dict[str, Any]:
@@ -74,7 +98,7 @@ def demo(
     webhooks: bool = typer.Option(True, help="then fire a burst of Amilia webhooks through the gateway"),
 ) -> None:
     """Run the Amilia → Cyberimpact initial sync against the sandbox and print its summary."""
-    _embedded_defaults()
+    home = _embedded_defaults()
     import httpx
 
     from connectors.amilia.credentials import AmiliaCredentials
@@ -114,6 +138,12 @@ def demo(
             console.print(f"Second run: {changed} changes (a second run changes nothing).")
         if webhooks:
             _webhook_burst(sandbox.url)
+    console.print(f"\nThe demo's store and Prefect are in {home}. To browse these runs in the Prefect UI "
+                  f"(run names, progress, the artifacts explaining each count), run:", markup=False,
+                  highlight=False)
+    console.print(f"  {ui_command(home)}", markup=False, highlight=False, soft_wrap=True)  # one line, to copy
+    console.print(f"then open http://127.0.0.1:{UI_PORT}/runs (Ctrl-C stops it). `make up` starts the stack's own "
+                  f"Prefect, which does not hold the demo's runs.", markup=False, highlight=False)
 
 
 def _webhook_burst(sandbox_url: str, registrations: int = 150, persons: int = 40) -> None:
@@ -124,6 +154,7 @@ def _webhook_burst(sandbox_url: str, registrations: int = 150, persons: int = 40
     from rich.table import Table
 
     from flows.amilia_webhooks import process_amilia_events
+    from passerelle.cli.render import print_notes
     from passerelle.gateway.app import create_app as create_gateway
     from passerelle.gateway.server import GatewayServer
     from passerelle.store import inbox
@@ -159,4 +190,5 @@ def _webhook_burst(sandbox_url: str, registrations: int = 150, persons: int = 40
     for reason, count in report.get("skipped", {}).items():
         table.add_row(f"  skipped: {reason}", str(count), style="dim")
     console.print(table)
+    print_notes(console, report.get("notes", []))
     console.print(f"Inbox after the drain: {inbox.stats('amilia', DEMO_LINK)}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(help="Webhook URLs given to vendors (one secret token per source and link).",
@@ -41,7 +42,7 @@ def add(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--link") from None
     url = receiver_url(base_url or GatewaySettings().public_url, source, link, token)
-    console.print(f"{'Rotated' if existed else 'Created'} the {source} link {link!r}"
+    console.print(f"{'Rotated' if existed else 'Created'} the {source} link {escape(repr(link))}"
                   f"{' (the previous URL no longer works)' if existed else ''}. Paste this URL into "
                   f"{source.capitalize()}'s webhook subscription; it is shown only now:")
     console.print(url, markup=False, highlight=False, soft_wrap=True)
@@ -68,6 +69,6 @@ def remove(source: str = typer.Argument(..., help="source plug-in, e.g. amilia")
     from passerelle.store.links import delete_link
 
     if not delete_link(source, link):
-        console.print(f"[yellow]no {source} link {link!r}[/]")
+        console.print(f"[yellow]no {escape(source)} link {escape(repr(link))}[/]")
         raise typer.Exit(1)
-    console.print(f"removed the {source} link {link!r}")
+    console.print(f"removed the {escape(source)} link {escape(repr(link))}")

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(help="The durable webhook inbox: counts, events, dead-letter replay, purge.",
@@ -18,12 +19,18 @@ LinkOpt = typer.Option(None, help="only this link")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+MAX_DURATION = timedelta(days=36500)  # 100 years: older than that, nothing was received
+
+
 def parse_duration(text: str) -> timedelta:
-    """`90s`, `30m`, `12h`, `7d`, `2w` (or a number of seconds)."""
+    """`90s`, `30m`, `12h`, `7d`, `2w` (or a number of seconds), up to MAX_DURATION."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text)
     if not match:
         raise typer.BadParameter(f"{text!r} is not a duration like 30m, 12h, 7d or 2w")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2) or "s"])
+    seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    if seconds > MAX_DURATION.total_seconds():
+        raise typer.BadParameter(f"{text!r} is too long: give at most {MAX_DURATION.days}d (100 years)")
+    return timedelta(seconds=seconds)
 
 
 def parse_ids(text: str | None) -> list[int] | None:
@@ -51,7 +58,7 @@ def stats(source: str | None = SourceOpt, link: str | None = LinkOpt) -> None:
 
     counts = inbox.stats(source=source, link=link)
     scope = "/".join(x for x in (source, link) if x) or "all sources"
-    table = Table(title=f"Inbox ({scope})", title_justify="left")
+    table = Table(title=f"Inbox ({escape(scope)})", title_justify="left")
     table.add_column("status")
     table.add_column("events", justify="right")
     for status, count in counts.items():
@@ -71,8 +78,9 @@ def list_(status: str | None = typer.Option(None, help="pending, processing, don
     for column in ("id", "source/link", "type", "entity", "status", "attempts", "received", "last error"):
         table.add_column(column, overflow="fold")
     for e in inbox.list_events(status=_status(status), source=source, link=link, limit=limit):
-        table.add_row(str(e.id), f"{e.source}/{e.link}", e.event_type, e.entity_key, e.status, str(e.attempts),
-                      f"{e.received_at:%Y-%m-%d %H:%M:%S}", (e.last_error or "")[:120])
+        table.add_row(str(e.id), escape(f"{e.source}/{e.link}"), escape(e.event_type), escape(e.entity_key),
+                      e.status, str(e.attempts), f"{e.received_at:%Y-%m-%d %H:%M:%S}",
+                      escape((e.last_error or "")[:120]))  # vendor text: never read as markup
     console.print(table)
 
 
@@ -96,5 +104,11 @@ def purge(older_than: str = typer.Option(..., help="received more than this long
     for s in status:
         if s not in (inbox.DONE, inbox.DEAD):
             raise typer.BadParameter(f"{s!r}: only done and dead events can be purged", param_hint="--status")
-    count = inbox.purge(parse_duration(older_than), statuses=tuple(status))
-    console.print(f"purged {count} event{'s' if count != 1 else ''} ({', '.join(status)}) older than {older_than}")
+    try:
+        cutoff = parse_duration(older_than)
+    except typer.BadParameter as exc:
+        exc.param_hint = "--older-than"
+        raise
+    count = inbox.purge(cutoff, statuses=tuple(status))
+    console.print(f"purged {count} event{'s' if count != 1 else ''} ({', '.join(status)}) older than "
+                  f"{escape(older_than)}")

@@ -11,10 +11,11 @@ import os
 import typer
 from rich.console import Console
 
-from passerelle.cli import connect, demo, gateway, hooks, inbox, sandbox, stack
+from passerelle.cli import connect, demo, errors, gateway, hooks, inbox, sandbox, stack
 
 app = typer.Typer(help="Passerelle: integration pipelines on Prefect 3.", no_args_is_help=True,
-                  pretty_exceptions_show_locals=False)
+                  pretty_exceptions_show_locals=False, cls=errors.HandledGroup)
+app.callback()(errors.root_options)  # --debug: keep tracebacks (known errors are otherwise one line)
 sync_app = typer.Typer(help="Run a sync flow against configured Blocks.", no_args_is_help=True)
 app.add_typer(sync_app, name="sync")
 app.add_typer(sandbox.app, name="sandbox")
@@ -33,7 +34,8 @@ console = Console()
 
 @sync_app.command("amilia")
 def sync_amilia(
-    link: str = typer.Option("default", help="name of the Amilia and Cyberimpact credential blocks"),
+    link: str = typer.Option("default", callback=connect.block_name,
+                             help="name of the Amilia and Cyberimpact credential blocks"),
     months: int = typer.Option(24, min=1, max=120, help="import registrations of the last N months"),
     dry_run: bool = typer.Option(False, "--dry-run", help="report what would change, write nothing"),
 ) -> None:
@@ -43,12 +45,31 @@ def sync_amilia(
     from flows.amilia_sync import amilia_initial_sync
     from passerelle.cli.render import print_summary
 
-    summary = asyncio.run(amilia_initial_sync(link=link, months=months, dry_run=dry_run))
+    async def run() -> dict:
+        await connect.check_link(link)  # a missing block or a vendor down: one line, before any run
+        errors.quiet_prefect_tracebacks()
+        return await amilia_initial_sync(link=link, months=months, dry_run=dry_run)
+
+    summary = asyncio.run(run())
     print_summary(console, summary)
 
 
+# Commands that read or write Prefect Blocks or run flows: they say which Prefect API they talk to.
+PREFECT_COMMANDS = {"connect", "sync", "hooks"}
+
+
 def main() -> None:  # pragma: no cover - console script entry
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    import sys
+
+    from passerelle.cli import prefect_env
+
+    command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), "")
+    if command in {"up", "down", "demo"}:  # these choose their own Prefect
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    else:
+        line = prefect_env.apply()
+        if line and command in PREFECT_COMMANDS and "--help" not in sys.argv:
+            Console(stderr=True).print(line, style="dim", markup=False, highlight=False)
     app()
 
 

@@ -23,6 +23,13 @@ def summary_table(summary: dict[str, Any], title: str | None = None) -> Table:
 
 
 def print_summary(console: Console, summary: dict[str, Any], title: str | None = None) -> None:
+    """The counts, then the sentences that explain them (the same as the run's artifact in the Prefect UI)."""
     console.print(summary_table(summary, title))
+    print_notes(console, summary.get("notes", []))
     for failure in summary.get("failures", [])[:10]:
         console.print(f"[yellow]rejected[/]: {failure.get('email')}: {failure.get('message')}")
+
+
+def print_notes(console: Console, notes: list[str]) -> None:
+    for note in notes:
+        console.print(f"  • {note}", markup=False, highlight=False)

@@ -10,13 +10,34 @@ from functools import lru_cache
 
 import orjson
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
 from passerelle.settings import get_settings
 from passerelle.store import models  # noqa: F401  (registers the tables)
 
 _engine_lock = threading.Lock()
+
+
+class StoreUnavailable(RuntimeError):
+    """The store's database cannot be reached or opened; the message names where and what to do (no secret)."""
+
+
+def describe_store_error(url: str, exc: BaseException) -> str:
+    """One line naming the store (host:port/database, or the SQLite file; never the password), the
+    database's own reason and the fix."""
+    parsed = make_url(url)
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    reason = reason[0].rstrip(". ") if reason else type(exc).__name__
+    if parsed.password:
+        reason = reason.replace(str(parsed.password), "***")
+    if parsed.get_backend_name() == "sqlite":
+        return (f"cannot open the SQLite store {parsed.database} ({reason}): check that its folder exists "
+                f"and is writable, or point PASSERELLE_HOME or PASSERELLE_DATABASE_URL elsewhere")
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
+    return (f"cannot reach the store's database at {where} (PASSERELLE_DATABASE_URL): {reason}. Start "
+            f"PostgreSQL there, or fix PASSERELLE_DATABASE_URL (postgresql://user@host:port/database)")
 
 
 def _json_loads(text: str | bytes):
@@ -49,7 +70,11 @@ def _engine_for(url: str) -> Engine:
             cursor.close()
     else:
         engine = create_engine(url, pool_pre_ping=True, json_deserializer=_json_loads)
-    SQLModel.metadata.create_all(engine)
+    try:
+        SQLModel.metadata.create_all(engine)
+    except OperationalError as exc:  # cannot connect or open; not cached: the next call tries again
+        engine.dispose()
+        raise StoreUnavailable(describe_store_error(url, exc)) from exc
     return engine
 
 
