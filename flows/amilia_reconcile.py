@@ -29,7 +29,6 @@ from tasks.amilia_sync import (
     Day,
     LinkName,
     check_custom_field_room,
-    check_run_parameters,
     diff_with_cyberimpact,
     ensure_custom_fields,
     ensure_groups,
@@ -93,7 +92,6 @@ async def amilia_reconcile(
         The drift found per kind, and whether it was repaired; `notes` explain the counts; `busy` is true when
         another reconciliation of the link was running (this run then did nothing).
     """
-    await check_run_parameters(link)
     holder = str(flow_run.id or datetime.now(UTC).timestamp())
     async with one_per_link(link, holder) as mine:
         if not mine:

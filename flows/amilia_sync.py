@@ -24,7 +24,6 @@ from tasks.amilia_sync import (
     Day,
     LinkName,
     check_custom_field_room,
-    check_run_parameters,
     diff_with_cyberimpact,
     ensure_custom_fields,
     ensure_groups,
@@ -74,7 +73,6 @@ async def amilia_initial_sync(
         The summary: counts of contacts created, updated, unchanged and skipped (with reasons), group
         memberships added, groups and custom fields created, and rejected contacts; `notes` explain them.
     """
-    await check_run_parameters(link)
     logger = get_run_logger()
     until = as_of or datetime.now(UTC).date()
     since = window_start(until, months)

@@ -26,8 +26,8 @@ from passerelle.progress import artifact_key as _key
 from passerelle.store import inbox
 from passerelle.store.effects import lease_holder
 from tasks.amilia_events import plan_amilia_events, prepare_cyberimpact, write_cyberimpact_changes
-from tasks.amilia_events_drain import DrainOptions, DrainReport, Steps, drain, drain_lease
-from tasks.amilia_sync import LinkName, check_run_parameters
+from tasks.amilia_events_drain import DrainOptions, DrainReport, Steps, drain, drain_lease_name
+from tasks.amilia_sync import LinkName
 from tasks.links import open_link
 
 # Short in-call retries: the inbox retries failed events itself, with backoff across runs, so one slow
@@ -75,11 +75,10 @@ async def process_amilia_events(
         the first events settled with what they changed, `notes` explain the counts; `busy` is true when
         another drain of the link was running.
     """
-    await check_run_parameters(link)
     logger = get_run_logger()
     worker = str(flow_run.id or uuid.uuid4())
     report = DrainReport(link=link, worker=worker)
-    holder = lease_holder(drain_lease(link))
+    holder = lease_holder(drain_lease_name(link))
     if holder is not None and holder != worker:  # the drain below would say the same, after opening the link
         report.busy = True
         return _busy(link, report)

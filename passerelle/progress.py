@@ -7,29 +7,21 @@
 - **Progress**: :class:`RunProgress` keeps one Prefect progress artifact per run (the percent, the stage in
   its description) and the store's sync-run row (``stage``, ``progress_done``) in step, so the UI and
   ``passerelle`` show the same thing. Reporting never fails a run: a Prefect API hiccup is logged.
-- **Strict parameters**: Prefect 3.8.8 checks a new run's parameters against the deployment's schema (types,
-  ranges, patterns), but the schema `prefect deploy` writes accepts any unknown name, and a misspelt one
-  (``dryrun``) then crashes the run on the worker, before the flow starts. :func:`make_parameters_strict`
-  (``python -m passerelle.progress``, after every ``prefect deploy``) adds ``additionalProperties: false``
-  to the deployments of prefect.yaml, so that such a run is refused at creation (HTTP 409, name given).
+
+Strict parameter names (refused at run creation) are `passerelle deploy`'s: passerelle/cli/deploy.py.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import sys
 from datetime import UTC, date, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 
 from passerelle.store import update_progress
-
-if TYPE_CHECKING:
-    from prefect.flows import Flow
 
 logger = logging.getLogger("passerelle.progress")
 
@@ -109,47 +101,3 @@ class RunProgress:
         except Exception as exc:  # noqa: BLE001 - progress is a courtesy; the run goes on without it
             logger.warning("could not update the progress artifact %s: %s: %s", self.key,
                            type(exc).__name__, exc)
-
-
-def strict_parameter_schema(flow: Flow) -> dict[str, Any]:
-    """The flow's parameter schema as `prefect deploy` writes it, refusing names the flow does not take."""
-    from prefect.utilities.callables import parameter_schema
-
-    return {**parameter_schema(flow).model_dump_for_openapi(), "additionalProperties": False}
-
-
-def prefect_yaml_flows(path: Path | str = "prefect.yaml") -> dict[str, Flow]:
-    """``<flow name>/<deployment name>`` → flow, for every deployment of a prefect.yaml."""
-    import yaml
-    from prefect.flows import load_flow_from_entrypoint
-
-    out: dict[str, Flow] = {}
-    for spec in yaml.safe_load(Path(path).read_text())["deployments"]:
-        flow = load_flow_from_entrypoint(spec["entrypoint"])
-        out[f"{flow.name}/{spec['name']}"] = flow
-    return out
-
-
-async def make_parameters_strict(deployments: dict[str, Flow]) -> list[str]:
-    """Give each deployment (by ``<flow name>/<deployment name>``) its flow's strict parameter schema.
-
-    Returns:
-        The deployments changed. A later ``prefect deploy`` writes the lenient schema again: run this after it.
-    """
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import DeploymentUpdate
-
-    async with get_client() as client:
-        for name, flow in deployments.items():
-            deployment = await client.read_deployment_by_name(name)
-            await client.update_deployment(
-                deployment.id, DeploymentUpdate(parameter_openapi_schema=strict_parameter_schema(flow)))
-    return list(deployments)
-
-
-if __name__ == "__main__":  # python -m passerelle.progress [prefect.yaml]: after `prefect deploy --all`
-    import asyncio
-
-    changed = asyncio.run(make_parameters_strict(prefect_yaml_flows(sys.argv[1] if len(sys.argv) > 1
-                                                                    else "prefect.yaml")))
-    print("unknown parameter names are now refused at run creation by:", ", ".join(changed))

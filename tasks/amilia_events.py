@@ -30,8 +30,8 @@ from connectors._http import AuthError
 from connectors.amilia.client import AmiliaClient
 from passerelle.store.effects import done_keys, record_effects
 from passerelle.store.inbox import InboxEvent
-from tasks.amilia_events_fetch import AmiliaReader, AmiliaState, RegistrationsSnapshot
-from tasks.amilia_events_model import SKIP_ALL_CANCELLED, AmiliaEvent, BadPayload, classify
+from tasks.amilia_events_fetch import AmiliaReader, AmiliaState, RegistrationsSnapshot, remember_and_resolve
+from tasks.amilia_events_model import SKIP_ALL_CANCELLED, AmiliaEvent, BadPayload, OtherOrganisation, classify
 from tasks.amilia_events_plan import BatchPlan, plan_batch, shared_email_keeps
 from tasks.amilia_events_write import CyberimpactSide, MemberReader, resolve_archive_lookups, write_plan
 
@@ -98,6 +98,7 @@ async def plan_events(ctx: EventContext, rows: list[InboxEvent]) -> PlannedBatch
     result = batch.result
     recorded = done_keys([f"inbox-{r.id}:{step}" for r in rows for step in ("applied", "skipped")],
                          url=ctx.store_url)
+    organisation = ctx.side.organisation(ctx.amilia.organization)  # events of another one are never applied
     for row in sorted(rows, key=lambda r: r.id):
         if {f"inbox-{row.id}:applied", f"inbox-{row.id}:skipped"} & recorded:
             result.done.append(row.id)  # applied before a crash, not yet marked done
@@ -105,11 +106,15 @@ async def plan_events(ctx: EventContext, rows: list[InboxEvent]) -> PlannedBatch
             continue
         try:
             batch.events.append(classify(row.id, row.event_type, row.payload, window_start=ctx.since,
-                                         today=ctx.today))
+                                         today=ctx.today, organisation=organisation))
+        except OtherOrganisation as exc:
+            result.bad[row.id] = str(exc)
         except BadPayload as exc:
             result.bad[row.id] = f"bad payload: {exc}"
         except Exception as exc:  # noqa: BLE001 - a bug in one event fails only that event
             result.failed[row.id] = _error(exc)
+    # registration facts: kept from full payloads, used for the Deletes that carry only an Id
+    remember_and_resolve(batch.events, organisation.identifier, ctx.since, ctx.store_url)
     if not batch.events:
         return batch
     clock = time.perf_counter()
@@ -216,7 +221,7 @@ async def _shared_archive_lookups(ctx: EventContext, plan: BatchPlan, archive_em
         for email in emails:
             failed.update(dict.fromkeys(archive_emails.pop(email), error))
         return
-    for email, keep in shared_email_keeps(state, emails).items():
+    for email, keep in shared_email_keeps(state, emails, ctx.since).items():
         events = archive_emails.pop(email)
         plan.by_email.setdefault(email, set()).update(events)
         plan.archive_keeps.setdefault(email, set()).update(keep)

@@ -137,7 +137,7 @@ class DrainReport:
         return rows
 
 
-def drain_lease(link: str) -> str:
+def drain_lease_name(link: str) -> str:
     """The store lease that makes one drain per link: ``amilia-drain:<link>``."""
     return f"{SOURCE}-drain:{link}"
 
@@ -175,7 +175,7 @@ async def drain(link: str, worker: str, amilia: AmiliaClient, cyberimpact: Cyber
     report = report or DrainReport(link=link, worker=worker)
     started = time.monotonic()
     deadline = started + opts.max_seconds
-    lease = lease_name or drain_lease(link)
+    lease = lease_name or drain_lease_name(link)
     steps = steps or Steps()
     side, ctx = CyberimpactSide(cyberimpact), None
     rows: list[InboxEvent] | None = None

@@ -7,6 +7,11 @@ is needed — or, for a batch touching many accounts, lists the whole organisati
 instead. A 404 is remembered as "missing"; any other failure is remembered per resource, so that only the
 events that need that resource fail. A 401/403 is raised at once: it is a configuration error that stops
 the drain. :class:`RegistrationsSnapshot` answers "activity cancelled for all participants".
+
+Every batch also knows who shares an e-mail in the whole organisation (``AmiliaState.everyone``: the persons
+listing, taken by the batch or at most a minute old), so that an address several persons share is planned
+from all of them (:meth:`AmiliaReader.read_sharers`). :func:`remember_and_resolve` keeps the registration
+facts of the payloads in the store and resolves the Deletes that carry only an Id from them.
 """
 
 from __future__ import annotations
@@ -20,12 +25,15 @@ from typing import Any
 
 from connectors._http import AuthError, NotFoundError
 from connectors.amilia.client import AmiliaClient
+from passerelle.store.registrations import registration_facts, remember_registrations
 from tasks.amilia_events_model import (
     ACCOUNT_ARCHIVE,
     MEMBERSHIP_CANCEL,
     REGISTRATION_CANCEL,
     SKIP,
     AmiliaEvent,
+    registration_fact,
+    resolve_thin,
 )
 
 Resource = tuple[str, int]  # ("person", 501), ("account", 77), ("registrations", 77), ("holders", 12)
@@ -42,7 +50,8 @@ class AmiliaState:
     missing: set[Resource] = field(default_factory=set)
     errors: dict[Resource, str] = field(default_factory=dict)
     calls: int = 0
-    everyone: list[dict[str, Any]] | None = None  # the organisation's persons, when the batch listed them
+    everyone: list[dict[str, Any]] | None = None  # the organisation's persons (listing at most a minute old)
+    listed_now: bool = False  # `everyone` was listed for this batch (its records are fresh)
     # Persons sharing an archived person's e-mail (docs/amilia-webhooks.md): e-mail → person ids, None until
     # looked up; the active holders of the live sharers' accounts.
     sharers: dict[str, list[int]] | None = None
@@ -63,6 +72,12 @@ class AmiliaState:
     def error_for(self, resources: list[Resource]) -> str | None:
         return next((self.errors[r] for r in resources if r in self.errors), None)
 
+    def persons_with(self, email: str) -> set[int]:
+        """The organisation's persons with this e-mail: the listing's, corrected by the batch's fresh reads."""
+        listed = {int(p["Id"]) for p in self.everyone or [] if _email_of(p) == email}
+        fresh = {pid for pid, p in self.persons.items() if _email_of(p) == email}
+        return (listed - set(self.persons)) | fresh
+
 
 def _secret_free(exc: BaseException) -> str:
     """Connector errors already name only vendor, method and path; anything else: its class and text."""
@@ -80,10 +95,13 @@ class AmiliaReader:
 
     PAGE_COST = 12  # single reads one listing page of 1 000 costs
 
-    def __init__(self, amilia: AmiliaClient, page_size: int = 1000) -> None:
+    def __init__(self, amilia: AmiliaClient, page_size: int = 1000, max_age: float = 60.0) -> None:
         self.amilia = amilia
         self.page_size = page_size
         self.listing_pages: int | None = None  # pages of /persons + /accounts, learned from a listing
+        self.max_age = max_age  # seconds a persons listing is reused to know who shares an e-mail
+        self._everyone: list[dict[str, Any]] | None = None
+        self._everyone_at = float("-inf")
 
     def _bulk(self, calls: int) -> bool:
         return calls > self.PAGE_COST * (self.listing_pages or 4)
@@ -113,6 +131,8 @@ class AmiliaReader:
                 state.everyone = list(state.persons.values()) if ("everyone", 0) not in state.missing else None
                 self.listing_pages = -(-len(state.persons) // self.page_size) - (-len(state.accounts) // self.page_size)
                 _keep_needed(state, persons, accounts, full_accounts)
+                if state.everyone is not None:
+                    self._everyone, self._everyone_at, state.listed_now = state.everyone, time.monotonic(), True
                 return state
             state.errors = {r: e for r, e in state.errors.items() if r[0] != "everyone"}
             state.persons, state.accounts, jobs = {}, {}, []  # the listing failed: one by one
@@ -128,11 +148,26 @@ class AmiliaReader:
             persons = {o for a in state.accounts if (o := state.owner_id(a)) is not None}
             persons |= {p for a in full_accounts & set(state.accounts) for p in state.member_ids(a)}
             persons -= _seen(state, "person")
+        if live:
+            await self._list_everyone(state)
         return state
 
+    async def _list_everyone(self, state: AmiliaState) -> None:
+        """`state.everyone`: the persons listing of at most `max_age` seconds ago, else listed now. A failed
+        listing leaves it None (the plan then looks every e-mail up, and that read fails the events)."""
+        if self._everyone is not None and time.monotonic() - self._everyone_at <= self.max_age:
+            state.everyone = self._everyone
+            return
+        listing: dict[Resource, Any] = {}
+        await _run(state, [(("listing", 0), self.amilia.list_persons)], listing)
+        state.errors.pop(("listing", 0), None)
+        if listing.get(("listing", 0)) is not None:
+            state.everyone, state.listed_now = listing[("listing", 0)], True
+            self._everyone, self._everyone_at = state.everyone, time.monotonic()
+
     async def read_sharers(self, state: AmiliaState, emails: set[str]) -> dict[Resource, str]:
-        """Add to `state` every person of the organisation whose e-mail is one of `emails`, their accounts and,
-        for the live ones, their account's registrations and the active holders of the memberships on sale.
+        """Add to `state` every person of the organisation whose e-mail is one of `emails`, their accounts,
+        their accounts' registrations and the active holders (of these accounts) of the memberships on sale.
 
         Returns the errors of these reads (resource → message); the events that needed them must fail.
 
@@ -140,22 +175,30 @@ class AmiliaReader:
             AuthError: Amilia refused the credentials (401/403).
         """
         before = set(state.errors)
+        if state.everyone is None and self._everyone is not None \
+                and time.monotonic() - self._everyone_at <= self.max_age:
+            state.everyone = self._everyone
         if state.everyone is None:
             listing: dict[Resource, Any] = {}
             await _run(state, [(("sharer listing", 0), self.amilia.list_persons)], listing)
             state.everyone = listing.get(("sharer listing", 0))
+            state.listed_now = state.everyone is not None
             if state.everyone is None:  # a 404: no person can be ruled out
                 state.errors.setdefault(("sharer listing", 0), "Amilia: the persons listing answered 404")
         found = {int(p["Id"]): p for p in state.everyone or [] if _email_of(p) in emails}
+        if not state.listed_now:  # a listing from an earlier batch finds them; their records are read fresh
+            await _run(state, [(("person", p), _bind(self.amilia.get_person, p))
+                               for p in sorted(set(found) - _seen(state, "person"))])
+            found = {p: state.persons[p] for p in found if p in state.persons}
+        found |= {pid: p for pid, p in state.persons.items() if _email_of(p) in emails}
         state.sharers = {}
         for pid, person in sorted(found.items()):
             state.sharers.setdefault(_email_of(person) or "", []).append(pid)
             state.persons.setdefault(pid, person)
-        live = {pid for pid, p in found.items() if not p.get("IsArchived")}
-        accounts = {a for pid in live if (a := state.account_of(pid)) is not None}
+        accounts = {a for pid in found if (a := state.account_of(pid)) is not None}
         await _run(state, [(("account", a), _bind(self.amilia.get_account, a))
                            for a in sorted(accounts - _seen(state, "account"))])
-        accounts = {a for a in accounts if a in state.accounts and not state.accounts[a].get("IsArchived")}
+        accounts = {a for a in accounts if a in state.accounts}  # archived ones too: consent, ranking
         if accounts:
             await self._read_enrolments(state, accounts)
         return {r: e for r, e in state.errors.items() if r not in before}
@@ -175,6 +218,22 @@ class AmiliaReader:
         state.sharer_holders = [{**row, "MembershipName": row.get("MembershipName") or names[m]}
                                 for m in sorted(names) for row in answers.get(("active holders", m)) or []
                                 if row.get("AccountId") in accounts]
+
+
+def remember_and_resolve(events: list[AmiliaEvent], organization: str, window_start: date,
+                         url: str | None = None) -> None:
+    """Keep the facts of the batch's full registration payloads in the store, then resolve its registration
+    Deletes that carry only an Id from the facts kept (this batch's included); an Id never seen stays
+    skipped as "unknown registration" (docs/amilia-webhooks.md)."""
+    facts = [f for e in events if e.event_type.startswith("Registration.") and e.record
+             and (f := registration_fact(e.record))]
+    if facts:
+        remember_registrations(organization, facts, url=url)
+    thin = [e for e in events if e.kind == SKIP and e.registration_id is not None]
+    if thin:
+        known = registration_facts(organization, [e.registration_id for e in thin], url=url)
+        for e in thin:
+            resolve_thin(e, known.get(e.registration_id or ""), window_start)
 
 
 def _email_of(person: dict[str, Any]) -> str | None:

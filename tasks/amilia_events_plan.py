@@ -213,9 +213,10 @@ def _plan(events: list[AmiliaEvent], state: AmiliaState, since: date, today: dat
     touched_persons |= {pid for pid, p in persons.items() if p.get("AccountId") in touched_accounts}
     p_frame = persons_frame([persons[p] for p in sorted(touched_persons - {None}) if p in persons])
     a_frame = accounts_frame([accounts[a] for a in sorted(touched_accounts - {None}) if a in accounts])
-    # An archived person's e-mail a live person elsewhere shares: that person joins the plan (not archived).
+    # An e-mail looked up in the whole organisation (an archived person's, or one several persons share):
+    # its live persons join the plan, so that it is not archived and its representative is theirs too.
     archived_emails = _archived_emails(p_frame[p_frame["person_id"].isin(involved_persons)], a_frame)
-    sharers = _live_sharers(state, archived_emails, persons, accounts)
+    sharers = _live_sharers(state, set(state.sharers or ()), persons, accounts)
     if sharers:
         touched_persons |= {pid for ids in sharers.values() for pid in ids}
         touched_accounts |= {persons[p].get("AccountId") for ids in sharers.values() for p in ids}
@@ -233,17 +234,26 @@ def _plan(events: list[AmiliaEvent], state: AmiliaState, since: date, today: dat
     if result is not None:
         plan.contacts, plan.adds = result.contacts, result.memberships
         plan.hierarchy_titles = set(result.hierarchy_titles)
+        if state.sharers:
+            plan.contacts = _org_rows(plan.contacts, state, persons, accounts, set(state.sharers), since)
     planned_emails = set(plan.contacts["email"]) if not plan.contacts.empty else set()
-    if state.sharers is None:
-        plan.sharer_lookups = archived_emails & planned_emails
-    elif sharers:
-        _keep_live_groups(plan, state, persons, accounts, {e: sharers[e] for e in sharers if e in planned_emails})
+    if sharers:
+        _keep_live_groups(plan, state, persons, accounts, {e: sharers[e] for e in sharers
+                                                           if e in planned_emails & archived_emails}, since)
 
     cand = contacts_of(enrolments_frame(cancelled, cancelled_holders, since=ALL_TIME[0], until=ALL_TIME[1]))
-    keep = contacts_of(enrolments_frame(kept, kept_holders, since=ALL_TIME[0], until=ALL_TIME[1]))
+    keep = contacts_of(enrolments_frame(kept, kept_holders, since=since, until=date.max))
     candidates = set(cand.memberships[["email", "group_title"]].itertuples(index=False, name=None)) if cand else set()
     pairs = candidates - (set(keep.memberships[["email", "group_title"]].itertuples(index=False, name=None))
                           if keep else set())
+    if sharers and pairs:  # still registered through another account: the address stays in the group
+        given = live_groups(state, persons, accounts, {e: sharers[e] for e in {e for e, _ in pairs} & set(sharers)},
+                            since)
+        pairs = {(e, t) for e, t in pairs if t not in given.get(e, set())}
+    if state.sharers is None:  # to look up in the whole organisation, then plan again
+        shared = {e for e in planned_emails | {e for e, _ in pairs}
+                  if state.everyone is None or len(state.persons_with(e)) > 1}
+        plan.sharer_lookups = (archived_emails & planned_emails) | shared
     kept_ids = set()
 
     adds_by_pair: dict[Pair, set[int]] = defaultdict(set)
@@ -289,15 +299,15 @@ def _live_sharers(state: AmiliaState, emails: set[str], persons: dict[int, dict]
 
 
 def live_groups(state: AmiliaState, persons: dict[int, dict], accounts: dict[int, dict],
-                sharers: dict[str, list[int]]) -> dict[str, set[str]]:
+                sharers: dict[str, list[int]], since: date = ALL_TIME[0]) -> dict[str, set[str]]:
     """The activity and membership groups the live persons of each shared e-mail give, as the initial sync's
-    transforms compute them from their accounts' live registrations — of any date, as the keep rule of a
-    cancellation — and active memberships."""
+    transforms compute them from their accounts' live registrations created since `since` (the 24-month
+    window, as the reconciliation) and active memberships."""
     account_ids = sorted({persons[p]["AccountId"] for ids in sharers.values() for p in ids})
     registrations = [r for a in account_ids for r in state.registrations.get(a, [])]
     holders = [h for h in state.sharer_holders if h.get("AccountId") in account_ids]
     ids = sorted({p for ids in sharers.values() for p in ids})
-    enrolments = enrolments_frame(registrations, holders, since=ALL_TIME[0], until=ALL_TIME[1])
+    enrolments = enrolments_frame(registrations, holders, since=since, until=ALL_TIME[1])
     live = None if enrolments.empty else plan_contacts(
         persons_frame([persons[p] for p in ids]), accounts_frame([accounts[a] for a in account_ids]), enrolments)
     given = live.memberships.groupby("email")["group_title"].agg(set).to_dict() \
@@ -305,20 +315,42 @@ def live_groups(state: AmiliaState, persons: dict[int, dict], accounts: dict[int
     return {email: set(given.get(email, set())) for email in sharers}
 
 
-def shared_email_keeps(state: AmiliaState, emails: set[str]) -> dict[str, set[str]]:
+def shared_email_keeps(state: AmiliaState, emails: set[str], since: date = ALL_TIME[0]) -> dict[str, set[str]]:
     """Of `emails` (looked up with :meth:`AmiliaReader.read_sharers`), those a live person shares → the groups
     the live persons give. For archives resolved through Cyberimpact (the person or account is gone)."""
     sharers = _live_sharers(state, emails, state.persons, state.accounts)
-    return live_groups(state, state.persons, state.accounts, sharers)
+    return live_groups(state, state.persons, state.accounts, sharers, since)
 
 
 def _keep_live_groups(plan: BatchPlan, state: AmiliaState, persons: dict[int, dict], accounts: dict[int, dict],
-                      sharers: dict[str, list[int]]) -> None:
+                      sharers: dict[str, list[int]], since: date) -> None:
     """A contact the batch archives in part (an archived person's e-mail a live person shares) keeps only the
     groups its live persons give, and what this batch adds."""
     added = plan.adds.groupby("email")["group_title"].agg(set).to_dict() if not plan.adds.empty else {}
-    for email, titles in live_groups(state, persons, accounts, sharers).items():
+    for email, titles in live_groups(state, persons, accounts, sharers, since).items():
         plan.archive_keeps[email] = titles | set(added.get(email, set()))
+
+
+def _org_rows(contacts: pd.DataFrame, state: AmiliaState, persons: dict[int, dict], accounts: dict[int, dict],
+              emails: set[str], since: date) -> pd.DataFrame:
+    """The identity rule across the organisation (docs/amilia-sync.md, "Shared e-mails"): the contact row of
+    each e-mail several persons share, as the initial sync computes it from every account of its persons
+    (their registrations of the window, their active memberships) — so whichever of them a batch sees, the
+    contact gets the same person's fields, and the same consent and membership fields."""
+    emails = emails & set(contacts["email"])
+    ids = {p for e in emails for p in (state.sharers or {}).get(e, []) if p in persons}
+    account_ids = sorted({a for p in ids if (a := persons[p].get("AccountId")) in accounts})
+    registrations = [r for a in account_ids for r in state.registrations.get(a, [])]
+    enrolments = enrolments_frame(registrations, [h for h in state.sharer_holders if h.get("AccountId") in account_ids],
+                                  since=since, until=date.max)
+    if enrolments.empty:
+        return contacts
+    members = sorted(ids | {pid for pid, p in persons.items() if p.get("AccountId") in account_ids})
+    rows = plan_contacts(persons_frame([persons[p] for p in members]),
+                         accounts_frame([accounts[a] for a in account_ids]), enrolments).contacts
+    rows = rows[rows["email"].isin(emails)]
+    return pd.concat([contacts[~contacts["email"].isin(set(rows["email"]))], rows[list(contacts.columns)]],
+                     ignore_index=True).sort_values("email").reset_index(drop=True)
 
 
 def _still_held(row: dict[str, Any], cancelled: dict[str, Any], today: date) -> bool:

@@ -23,6 +23,7 @@ from connectors.amilia.client import AmiliaClient
 from connectors.cyberimpact.batches import BatchOutcome, add_members_bodies, merge_results
 from connectors.cyberimpact.client import CyberimpactClient
 from passerelle.store.effects import done_keys, record_effects
+from tasks.amilia_events_model import LinkOrganisation
 from tasks.amilia_events_plan import BatchPlan
 from tasks.amilia_mapping import (
     ARCHIVED_FIELD,
@@ -55,6 +56,15 @@ class CyberimpactSide:
         self.programs: set[str] = set()
         self.membership_names: set[str] = set()
         self.known_titles: set[str] = set()
+        self.organization_ids: set[int] = set()  # the OrganizationId of Amilia's membership rows
+
+    def organisation(self, identifier: str) -> LinkOrganisation:
+        """The link's organisation: its credentials' id, or (a store slug) the number Amilia's membership rows
+        carry; unknown when a slug's rows say nothing (docs/amilia-webhooks.md, "The organisation check")."""
+        text = str(identifier).strip()
+        number = int(text) if text.isdigit() else (
+            next(iter(self.organization_ids)) if len(self.organization_ids) == 1 else None)
+        return LinkOrganisation(text, number)
 
     @property
     def field_names(self) -> dict[str, str]:
@@ -77,6 +87,8 @@ class CyberimpactSide:
         self._set_groups(groups)
         self.programs = {str(p["Name"]).strip() for p in programs if p.get("Name")}
         self.membership_names = {str(m["Name"]).strip() for m in memberships if m.get("Name")}
+        self.organization_ids = {int(m["OrganizationId"]) for m in memberships
+                                 if str(m.get("OrganizationId") or "").strip().isdigit()}
         self.field_ids = {f["name"]: str(f["id"]) for f in fields}
         if any(cf.name not in self.field_ids for cf in CUSTOM_FIELDS):
             snapshot = CyberimpactSnapshot(await self.client.get_account(), fields, groups, [], set())
@@ -196,8 +208,8 @@ async def write_plan(side: CyberimpactSide, plan: BatchPlan, members: dict[str, 
     existing = [m for m in members.values() if m]
     unsubscribed = {str(m["email"]).lower() for m in existing if m.get("status") == "unsubscribed"}
     started = time.perf_counter()
-    changes = diff_contacts(plan.contacts, plan.adds, existing, unsubscribed, side.field_names, side.group_titles) \
-        if not plan.contacts.empty else None
+    changes = diff_contacts(plan.contacts, plan.adds, existing, unsubscribed, side.field_names, side.group_titles,
+                            membership_forward_only=True) if not plan.contacts.empty else None
     writes: dict[str, dict[str, Any]] = {}
     groups: dict[str, set[str]] = defaultdict(set)
     by_email = {e: set(ids) for e, ids in plan.by_email.items()}

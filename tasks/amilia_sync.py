@@ -15,14 +15,13 @@ from typing import Annotated, Any
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.client.orchestration import get_client
-from prefect.exceptions import ObjectNotFound
 from prefect.logging import get_run_logger
 from pydantic import Field, WithJsonSchema
 
 from connectors._http.errors import ValidationError
 from connectors.amilia.client import AmiliaClient
 from connectors.cyberimpact.client import CyberimpactClient, Row
+from passerelle.store.registrations import remember_registrations
 from tasks.amilia_mapping import (
     ARCHIVED_FIELD,
     ARCHIVED_GROUP,
@@ -38,6 +37,7 @@ from tasks.amilia_transforms import (
     enrolments_frame,
     persons_frame,
     plan_contacts,
+    registration_facts,
     registration_row,
 )
 from tasks.cyberimpact_diff import REASON_UNSUBSCRIBED, SyncChanges, diff_contacts
@@ -53,31 +53,6 @@ Day = Annotated[date, WithJsonSchema({"type": "string", "format": "date", "patte
 
 class PreflightError(RuntimeError):
     """The Cyberimpact account cannot receive the sync; nothing was written."""
-
-
-class ParameterError(ValueError):
-    """A run parameter the schema could not judge is wrong: one line naming the field and the fix."""
-
-
-async def check_run_parameters(link: str) -> None:
-    """Fail at once, before any vendor call, on what the run form cannot check: a link whose credentials
-    were never saved (the schema already refused wrong types, out-of-range numbers and impossible dates).
-
-    Raises:
-        ParameterError: one line naming the parameter and what to do.
-    """
-    missing = []
-    async with get_client() as client:
-        for vendor, slug in (("amilia", "amilia-credentials"), ("cyberimpact", "cyberimpact-credentials")):
-            try:
-                await client.read_block_document_by_name(link, slug, include_secrets=False)
-            except ObjectNotFound:
-                missing.append(vendor)
-    if missing:
-        names = " and ".join(m.capitalize() for m in missing)
-        fixes = "; ".join(f"`passerelle connect {m} --name {link}`" for m in missing)
-        raise ParameterError(f"Parameter link: no {names} credentials are saved under the name {link!r}; "
-                             f"save them with {fixes} (or in the Prefect UI, Blocks), or pick another link.")
 
 
 @dataclass
@@ -160,8 +135,11 @@ async def extract_amilia(amilia: AmiliaClient, since: date, until: date) -> Amil
         amilia.list_persons(), amilia.list_accounts(show_archived=True),
         amilia.list_registrations(since, until, show_ended=True, project=registration_row),
         amilia.list_memberships())
-    holders = await asyncio.gather(*(amilia.list_membership_persons(m["Id"], status="Active")
-                                     for m in memberships))
+    # kept while the holders are read: what webhooks need to resolve a Delete that carries only a
+    # registration's Id (docs/amilia-webhooks.md)
+    holders, _ = await asyncio.gather(
+        asyncio.gather(*(amilia.list_membership_persons(m["Id"], status="Active") for m in memberships)),
+        asyncio.to_thread(remember_registrations, amilia.organization, registration_facts(registrations)))
     names = {m["Id"]: m["Name"] for m in memberships}
     membership_persons = [{**row, "MembershipName": row.get("MembershipName") or names[m_id]}
                           for m_id, rows in zip(names, holders, strict=True) for row in rows]

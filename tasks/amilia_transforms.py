@@ -106,7 +106,17 @@ def registration_row(r: dict) -> tuple:
         _intern(_name(r.get(k))) for k in ("Program", "Category", "SubCategory", "Activity"))
     return (bool(r.get("IsCancelled")), str(r.get("DateCreated") or "")[:19], person.get("Id"),
             owner.get("AccountId"), owner.get("Id"), program, category, subcategory, activity,
-            str(r.get("RegistrationId") or r.get("Id")))
+            str(r.get("RegistrationId") or r.get("Id")), r.get("Id"), (r.get("Activity") or {}).get("Id"))
+
+
+def registration_facts(rows: list[tuple]) -> list[dict[str, Any]]:
+    """:func:`registration_row` rows → the facts the store keeps to resolve a Delete that carries only an Id
+    (passerelle/store/registrations.py)."""
+    return [{"registration_id": str(rid), "number": proof, "date_created": created or None, "person_id": person,
+             "account_id": account, "owner_person_id": owner, "activity_id": activity_id, "program": program,
+             "category": category, "subcategory": subcategory, "activity": activity}
+            for _, created, person, account, owner, program, category, subcategory, activity, proof, rid,
+            activity_id in rows if rid is not None and person is not None and activity]
 
 
 def _intern(text: str | None) -> str | None:
@@ -128,7 +138,7 @@ def enrolments_frame(registrations: list[dict | tuple], membership_persons: list
     rows = []
     for r in registrations:
         cancelled, created, person_id, account_id, owner_id, program, category, subcategory, activity, \
-            proof = r if isinstance(r, tuple) else registration_row(r)
+            proof = (r if isinstance(r, tuple) else registration_row(r))[:10]
         if cancelled or not created or not (since_s <= created[:10] <= until_s):
             continue
         rows.append(("activity", person_id, account_id, owner_id,

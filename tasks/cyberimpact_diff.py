@@ -15,6 +15,16 @@ import pandas as pd
 from tasks.amilia_mapping import CLIENTS_GROUP, CUSTOM_FIELD_NAMES, REGULAR_FIELDS, RELATION_TYPE
 
 REASON_UNSUBSCRIBED = "unsubscribed in Cyberimpact: left unsubscribed"
+EMPTY = "__EMPTY__"  # in an addMembers batch, clears the field (an empty value keeps it; API-NOTES §2)
+IDENTITY_FIELD = "Amilia.PersonId"
+# The fields one person fills (docs/amilia-sync.md, "Shared e-mails"): when another person fills the contact,
+# each of them comes from that person, an empty value clearing the field. Amilia.IsArchived is always set;
+# consent and the Amilia.Membership.* fields describe the contact's enrolments, of whichever person.
+PERSON_FIELDS = ("firstname", "lastname", "gender", "birthdate", "country", "postalCode", "Amilia.Address.City",
+                 "Amilia.Address.StateProvince", "Amilia.AccountId", IDENTITY_FIELD, "Amilia.Skills",
+                 "Amilia.JoinDate", "Amilia.ExternalId", "Amilia.Telephone", "Amilia.TelephoneMobile")
+MEMBERSHIP_FIELDS = ("Amilia.Membership.Name", "Amilia.Membership.PurchasedDate",
+                     "Amilia.Membership.EffectiveDate", "Amilia.Membership.ExpirationDate")
 
 
 @dataclass
@@ -89,13 +99,39 @@ def _consent_changes(existing: dict[str, Any], desired: dict[str, Any]) -> bool:
     return want > have or (want == have and _norm(existing.get("consentProof")) != desired["consentProof"])
 
 
+def _cleared(current: dict[str, Any], have_custom: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
+    """Identity rule: another person now fills the contact (its Amilia.PersonId changes), so every field that
+    person leaves empty is cleared — a contact never shows one person's name with another's phone."""
+    had, now = _norm(have_custom.get(IDENTITY_FIELD)), desired["customFields"].get(IDENTITY_FIELD, "")
+    if not had or not now or had == now:
+        return {}
+    out: dict[str, Any] = {}
+    for key in PERSON_FIELDS:
+        regular = key in REGULAR_FIELDS
+        wanted = desired.get(key) if regular else desired["customFields"].get(key)
+        held = current.get(key) if regular else have_custom.get(key)
+        if not wanted and _norm(held):
+            out[key] = EMPTY
+    return out
+
+
+def _older_membership(have_custom: dict[str, Any], desired: dict[str, Any]) -> bool:
+    """The planned membership was bought before the one Cyberimpact shows (webhooks: "Nom du dernier
+    abonnement acheté" only moves forward, whatever order the purchases arrive in)."""
+    want = desired["customFields"].get("Amilia.Membership.PurchasedDate", "")
+    return bool(want) and want < _norm(have_custom.get("Amilia.Membership.PurchasedDate"))[:10]
+
+
 def diff_contacts(contacts: pd.DataFrame, memberships: pd.DataFrame, existing_members: list[dict],
                   unsubscribed: set[str], field_names_by_id: dict[str, str],
-                  group_titles_by_id: dict[str, str]) -> SyncChanges:
+                  group_titles_by_id: dict[str, str], *, membership_forward_only: bool = False) -> SyncChanges:
     """Compare planned contacts and group memberships with Cyberimpact's members.
 
     Seed: contacts unsubscribed in Cyberimpact stay unsubscribed (they are reported, never written).
-    A field that is empty in Amilia keeps the value Cyberimpact already has.
+    A field that is empty in Amilia keeps the value Cyberimpact already has — unless another person now fills
+    the contact (its Amilia.PersonId changes): then every field of that person is written, empty ones cleared.
+    `membership_forward_only` (webhooks): the Amilia.Membership.* fields are not moved back to a membership
+    bought before the one Cyberimpact shows.
     """
     by_email = {str(m.get("email", "")).lower(): m for m in existing_members}
     changes = SyncChanges()
@@ -114,12 +150,18 @@ def diff_contacts(contacts: pd.DataFrame, memberships: pd.DataFrame, existing_me
             changes.creates.append(desired)
             continue
         update: dict[str, Any] = {}
+        have_custom = {field_names_by_id.get(str(k), str(k)): v for k, v in
+                       (current.get("customFields") or {}).items()}
+        cleared = _cleared(current, have_custom, desired)
         for key in REGULAR_FIELDS:
             if key in desired and _norm(current.get(key)) != desired[key]:
                 update[key] = desired[key]
-        have_custom = {field_names_by_id.get(str(k), str(k)): v for k, v in
-                       (current.get("customFields") or {}).items()}
+            elif key in cleared:
+                update[key] = EMPTY
         custom = {k: v for k, v in desired["customFields"].items() if _norm(have_custom.get(k)) != v}
+        custom |= {k: v for k, v in cleared.items() if k not in REGULAR_FIELDS}
+        if membership_forward_only and _older_membership(have_custom, desired):
+            custom = {k: v for k, v in custom.items() if k not in MEMBERSHIP_FIELDS}
         if custom:
             update["customFields"] = custom
         if _consent_changes(current, desired):

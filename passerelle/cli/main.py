@@ -11,7 +11,7 @@ import os
 import typer
 from rich.console import Console
 
-from passerelle.cli import connect, demo, errors, gateway, hooks, inbox, sandbox, stack
+from passerelle.cli import connect, demo, deploy, errors, gateway, hooks, inbox, sandbox, stack
 
 app = typer.Typer(help="Passerelle: integration pipelines on Prefect 3.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False, cls=errors.HandledGroup)
@@ -24,6 +24,7 @@ app.add_typer(gateway.app, name="gateway")
 app.add_typer(hooks.app, name="hooks")
 app.add_typer(inbox.app, name="inbox")
 app.command("demo")(demo.demo)
+app.command("deploy")(deploy.deploy)
 app.command("up")(stack.up)
 app.command("down")(stack.down)
 stack_app = typer.Typer(hidden=True)
@@ -55,7 +56,7 @@ def sync_amilia(
 
 
 # Commands that read or write Prefect Blocks or run flows: they say which Prefect API they talk to.
-PREFECT_COMMANDS = {"connect", "sync", "hooks"}
+PREFECT_COMMANDS = {"connect", "sync", "hooks", "deploy"}
 
 
 def main() -> None:  # pragma: no cover - console script entry

@@ -190,7 +190,7 @@ def _up(prefect_port: int, sandbox_port: int, gateway_port: int, persons: int) -
     prefect_env.write_stack_env(settings)
     console.print("Prefect server and sandbox are up; deploying…")
     _run([_bin("prefect"), "work-pool", "create", "passerelle", "--type", "process", "--overwrite"], env)
-    _run([_bin("prefect"), "--no-prompt", "deploy", "--all"], env)
+    _run([_bin("passerelle"), "deploy"], env)  # prefect deploy --all, then unknown parameter names refused
     _run([_bin("passerelle"), "stack", "seed-sandbox", "--url", f"http://127.0.0.1:{sandbox_port}",
           "--persons", str(persons)], env)
     _start("worker", [_bin("prefect"), "worker", "start", "--pool", "passerelle"], env)

@@ -1,8 +1,10 @@
 """The webhook gateway ASGI app: one receiver per source plug-in, the durable inbox behind them.
 
     POST /hooks/{source}/{link}   200 {"accepted": n, "duplicates": m}, only once committed to the inbox
-                                  401 bad token · 404 unknown link · 400 not JSON · 413 body too large
-                                  422 not the vendor's envelope (`field` names it) · 503 store unavailable
+                                  404 unknown link · 401 bad token (both before any body is read)
+                                  413 body too large · 408 body too slow · 400 not JSON
+                                  422 not the vendor's envelope (`field` names it)
+                                  503 + Retry-After: store unavailable or locked, or the gateway full
     GET  /healthz                 200 {"status": "ok", "sources": [...]}
 
 Nothing is stored for a call that is not answered 200. See docs/webhooks.md.
@@ -10,6 +12,7 @@ Nothing is stored for a call that is not answered 200. See docs/webhooks.md.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from contextlib import asynccontextmanager
@@ -21,10 +24,11 @@ from fastapi import FastAPI
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from passerelle.gateway.limits import ByteBudget, Hold, Refusals
 from passerelle.gateway.linkcache import LinkCache
 from passerelle.gateway.nudge import Emitter, Nudger, PrefectEmitter
 from passerelle.gateway.settings import GatewaySettings
-from passerelle.gateway.sources import Source, SourceError, Unauthorized, default_sources
+from passerelle.gateway.sources import KnownLink, Source, SourceError, Unauthorized, default_sources
 from passerelle.gateway.sqlite import WalCheckpointer, prepare_store
 from passerelle.gateway.writer import GroupCommitWriter, StoreUnavailable, store_unique
 from passerelle.settings import get_settings
@@ -37,27 +41,53 @@ class BodyTooLarge(SourceError):
     status = 413
 
 
-def _answer(status: int, content: dict[str, Any]) -> Response:
-    return Response(orjson.dumps(content), status_code=status, media_type=JSON)
+class BodyTimeout(SourceError):
+    status = 408
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused (413) as soon as it exceeds `limit` bytes; a larger body is never read whole."""
+class GatewayBusy(SourceError):
+    """The bodies held at once would exceed PASSERELLE_GATEWAY_MAX_BUFFERED_BYTES: 503, retry later."""
+
+    status = 503
+
+
+_CLOSE = {"connection": "close"}  # answered before the body was read: the connection is not reused
+
+
+def _answer(status: int, content: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(content), status_code=status, media_type=JSON, headers=headers)
+
+
+async def read_body(request: Request, limit: int, hold: Hold, timeout: float) -> bytes:
+    """The body, refused (413) as soon as it exceeds `limit` bytes (a larger body is never read whole), 408
+    unless it all arrives within `timeout` seconds, 503 (`GatewayBusy`) when `hold` cannot take its size
+    (the declared Content-Length up front, else chunk by chunk) from the gateway's byte budget."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"the body is {declared} bytes; the limit is {limit}")
+    upfront = declared is not None and declared.isdigit()
+    if upfront:
+        if int(declared) > limit:
+            raise BodyTooLarge(f"the body is {declared} bytes; the limit is {limit}")
+        if not hold.take(int(declared)):
+            raise GatewayBusy("the gateway holds too many request bodies at once; retry later")
     chunks, size = [], 0
-    while True:  # request.receive directly: Request.stream()'s generator costs more than the loop
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"the body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    try:
+        async with asyncio.timeout(timeout):
+            while True:  # request.receive directly: Request.stream()'s generator costs more than the loop
+                message = await request.receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect()
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge(f"the body exceeds the limit of {limit} bytes")
+                if not upfront and not hold.take(len(chunk)):
+                    raise GatewayBusy("the gateway holds too many request bodies at once; retry later")
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    except TimeoutError:
+        raise BodyTimeout(f"the body did not arrive within {timeout:g} s (received {size} bytes); send it "
+                          f"at once") from None
 
 
 def _responses(source: Source) -> dict[int | str, dict[str, Any]]:
@@ -68,13 +98,16 @@ def _responses(source: Source) -> dict[int | str, dict[str, Any]]:
         200: {"description": "Stored durably (or already stored): `accepted` new deliveries, `duplicates` "
                              "re-deliveries", "content": {JSON: {"example": {"accepted": 1, "duplicates": 0}}}},
         400: error("The body is not JSON", {"detail": "the body is not JSON: unexpected character"}),
-        401: error("Missing or wrong link token", {"detail": "missing or wrong link token"}),
+        401: error("Missing or wrong link token (checked before the body is read)",
+                   {"detail": "missing or wrong link token"}),
         404: error("Unknown link", {"detail": f"unknown link 'x' for source '{source.name}'"}),
+        408: error("The body did not arrive within PASSERELLE_GATEWAY_BODY_TIMEOUT_SECONDS",
+                   {"detail": "the body did not arrive within 10 s ..."}),
         413: error("Body larger than PASSERELLE_GATEWAY_MAX_BODY_BYTES", {"detail": "the body exceeds ..."}),
         422: error("Not the vendor's envelope; `field` names the missing or invalid field",
                    {"detail": "envelope field 'Context' is missing", "field": "Context"}),
-        503: error("The inbox could not store the deliveries; nothing was stored, retry later",
-                   {"detail": "the inbox is unavailable, retry later"}),
+        503: error("Nothing was stored: the inbox is unavailable or locked, or the gateway is full; retry after "
+                   "the `Retry-After` header's seconds", {"detail": "the inbox is unavailable, retry later"}),
     }
 
 
@@ -97,11 +130,13 @@ def create_app(url: str | None = None, sources: list[Source] | None = None,
     links = LinkCache(store_url, ttl=settings.link_cache_seconds)
     writer = GroupCommitWriter(partial(store_unique, url=store_url), linger=settings.commit_linger_ms / 1000,
                                max_deliveries=settings.commit_max_deliveries)
+    budget, refusals = ByteBudget(settings.max_buffered_bytes), Refusals()
     nudger = Nudger(emitter if emitter is not None else PrefectEmitter(), settings.nudge_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        checkpointer = WalCheckpointer(prepare_store(store_url, settings.sqlite_synchronous), lambda: writer.commits)
+        checkpointer = WalCheckpointer(prepare_store(store_url, settings.sqlite_synchronous,
+                                                     settings.store_lock_timeout_seconds), lambda: writer.commits)
         await links.refresh()
         await nudger.prepare()
         await writer.start()
@@ -121,8 +156,10 @@ def create_app(url: str | None = None, sources: list[Source] | None = None,
                      description="Receives vendor webhooks, stores each delivery durably in the inbox before "
                                  "answering 200, and nudges Prefect (docs/webhooks.md).")
     app.state.settings, app.state.links, app.state.writer, app.state.nudger = settings, links, writer, nudger
+    app.state.budget = budget
 
-    app.receivers = receivers = {s.name: Receiver(s, settings, links, writer, nudger) for s in sources}
+    app.receivers = receivers = {s.name: Receiver(s, settings, links, writer, nudger, budget, refusals)
+                                 for s in sources}
     for source in sources:
         app.add_api_route(
             f"/hooks/{source.name}/{{link}}", receivers[source.name].receive,
@@ -143,36 +180,64 @@ def create_app(url: str | None = None, sources: list[Source] | None = None,
 
 
 class Receiver:
-    """One source's receiver: `POST /hooks/{source}/{link}` (see the module docstring)."""
+    """One source's receiver: `POST /hooks/{source}/{link}` (see the module docstring).
+
+    Order: the link (404) and the caller (401) are checked on the request head, so a caller that fails
+    never has its body read; then the body, within the size limit (413), the time limit (408) and the
+    gateway's byte budget (503); a `signed` source's signature (401); the envelope (400, 422); the commit.
+    """
 
     def __init__(self, source: Source, settings: GatewaySettings, links: LinkCache, writer: GroupCommitWriter,
-                 nudger: Nudger) -> None:
+                 nudger: Nudger, budget: ByteBudget | None = None, refusals: Refusals | None = None) -> None:
         self.source, self.settings, self.links, self.writer, self.nudger = source, settings, links, writer, nudger
+        self.budget = budget if budget is not None else ByteBudget(settings.max_buffered_bytes)
+        self.refusals = refusals if refusals is not None else Refusals()
+        self.body_limit = (min(settings.max_body_bytes, settings.pre_auth_max_body_bytes) if source.signed
+                           else settings.max_body_bytes)
+        self.busy = {"retry-after": str(settings.retry_after_seconds)}
+
+    async def _checked(self, check, request: Request, known: KnownLink, *args: Any) -> None:
+        try:
+            check(request, known, *args)
+        except Unauthorized:
+            fresh = await self.links.recheck(known)  # the token may have been rotated a moment ago
+            if fresh is None:
+                raise
+            check(request, fresh, *args)
 
     async def receive(self, request: Request, link: str) -> Response:
         source = self.source
         known = await self.links.get(source.name, link)
         if known is None:
-            return _answer(404, {"detail": f"unknown link {link[:64]!r} for source {source.name!r}"})
+            detail = f"unknown link {link[:64]!r} for source {source.name!r}"
+            self.refusals(404, source.name, detail)
+            return _answer(404, {"detail": detail}, _CLOSE)
+        hold = self.budget.hold()
+        body = None
         try:
-            body = await read_body(request, self.settings.max_body_bytes)
             try:
-                source.verify(request, known, body)
-            except Unauthorized:
-                fresh = await self.links.recheck(known)  # the token may have been rotated a moment ago
-                if fresh is None:
-                    raise
-                source.verify(request, fresh, body)
-            deliveries = source.parse(body, link)
-        except SourceError as exc:
-            log.info("%s/%s: %d %s", source.name, link, exc.status, exc.detail)
-            return _answer(exc.status, exc.body())
-        except ClientDisconnect:
-            return _answer(400, {"detail": "the client went away before sending the whole body"})
-        try:
-            flags = await self.writer.submit(deliveries)
-        except StoreUnavailable:
-            return _answer(503, {"detail": "the inbox is unavailable, retry later"})
+                await self._checked(source.authenticate, request, known)
+                body = await read_body(request, self.body_limit, hold, self.settings.body_timeout_seconds)
+                if source.signed:
+                    await self._checked(source.verify, request, known, body)
+                deliveries = source.parse(body, link)
+            except SourceError as exc:
+                if exc.status in (400, 422):  # a caller that passed the checks: each is worth a line
+                    log.info("%s/%s: %d %s", source.name, link[:64], exc.status, exc.detail)
+                else:
+                    self.refusals(exc.status, f"{source.name}/{link[:64]}", exc.detail)
+                headers = self.busy if exc.status == 503 else None
+                if body is None:  # answered before the whole body was read: close rather than drain it
+                    headers = {**_CLOSE, **(headers or {})}
+                return _answer(exc.status, exc.body(), headers)
+            except ClientDisconnect:
+                return _answer(400, {"detail": "the client went away before sending the whole body"}, _CLOSE)
+            try:
+                flags = await self.writer.submit(deliveries)
+            except StoreUnavailable:
+                return _answer(503, {"detail": "the inbox is unavailable, retry later"}, self.busy)
+        finally:
+            hold.release()
         accepted = sum(flags)
         if accepted:
             self.nudger.notify(source.name, link, accepted)

@@ -1,9 +1,14 @@
-"""Run the gateway under uvicorn: in the foreground (`passerelle gateway serve`) or in a thread (tests)."""
+"""Run the gateway under uvicorn: in the foreground (`passerelle gateway serve`) or in a thread (tests).
+
+uvicorn runs with the gateway's guarded h11 protocol (`limits.guarded_protocol`: connection cap, idle
+limit), its keep-alive limit set to the same idle limit, and the process's open-file limit raised to fit the
+connection cap (or the cap lowered to fit the limit, with a warning)."""
 
 from __future__ import annotations
 
 import logging
 import re
+import resource
 import socket
 import threading
 import time
@@ -12,6 +17,8 @@ from typing import Any
 import uvicorn
 
 from passerelle.gateway.app import create_app
+from passerelle.gateway.limits import guarded_protocol
+from passerelle.gateway.settings import GatewaySettings
 
 _TOKEN = re.compile(r"(?i)(token=)[^&\s]*")
 
@@ -27,10 +34,38 @@ class RedactTokens(logging.Filter):
         return True
 
 
+_SPARE_FILES = 256  # files the process needs besides its connections (the store, logs, Prefect's client)
+
+
+def fit_connection_cap(wanted: int) -> int:
+    """Raise the soft open-file limit so `wanted` connections fit; the cap that fits if the hard limit is
+    lower (a connection past the limit would stall every accept for a second: asyncio's EMFILE back-off)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = wanted + _SPARE_FILES
+    if soft != resource.RLIM_INFINITY and soft < need:
+        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft != resource.RLIM_INFINITY and soft < need:
+        logging.getLogger("passerelle.gateway").warning(
+            "the open-file limit (%d) fits %d connections, not PASSERELLE_GATEWAY_MAX_CONNECTIONS=%d: raise "
+            "`ulimit -n` (or LimitNOFILE) to serve more", soft, max(1, soft - _SPARE_FILES), wanted)
+        return max(1, soft - _SPARE_FILES)
+    return wanted
+
+
 def _config(app, host: str, port: int, access_log: bool, log_level: str) -> uvicorn.Config:
     logging.getLogger("uvicorn.access").addFilter(RedactTokens())
+    state = getattr(app, "state", None)
+    settings = getattr(state, "settings", None) or GatewaySettings()
+    protocol = guarded_protocol(fit_connection_cap(settings.max_connections), settings.idle_timeout_seconds,
+                                settings.retry_after_seconds)
     return uvicorn.Config(app, host=host, port=port, access_log=access_log, log_level=log_level,
-                          lifespan="on", timeout_graceful_shutdown=10, server_header=False)
+                          lifespan="on", timeout_graceful_shutdown=10, server_header=False, http=protocol,
+                          timeout_keep_alive=settings.idle_timeout_seconds)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, url: str | None = None, access_log: bool = False,

@@ -13,6 +13,20 @@ class GatewaySettings(BaseSettings):
 
     max_body_bytes: int = Field(1 << 20, ge=1, description="larger bodies are refused with 413 (read "
                                 "incrementally: an oversized body is never read whole)")
+    pre_auth_max_body_bytes: int = Field(64 << 10, ge=1, description="sources that prove the caller by a "
+                                         "signature over the body: the most read before the caller is known")
+    max_buffered_bytes: int = Field(64 << 20, ge=1, description="request bodies held at once, all calls "
+                                    "together (declared Content-Length reserved up front); past it, 503 "
+                                    "with Retry-After")
+    max_connections: int = Field(4096, ge=1, description="open connections; past it a new connection is "
+                                 "answered 503 with Retry-After as soon as its request line arrives")
+    body_timeout_seconds: float = Field(10.0, gt=0, description="the whole body must arrive within this "
+                                        "long of the request's headers, else 408 and the connection closes")
+    idle_timeout_seconds: float = Field(5.0, gt=0, description="a connection closes when it has not sent a "
+                                        "complete request head within this long of opening or of its last answer")
+    store_lock_timeout_seconds: float = Field(3.0, gt=0, description="how long a commit waits for a locked "
+                                              "store before the calls get 503 with Retry-After")
+    retry_after_seconds: int = Field(5, ge=1, description="the Retry-After of every 503")
     nudge_seconds: float = Field(2.0, ge=0, description="at most one Prefect nudge per (source, link) per "
                                  "this many seconds")
     commit_linger_ms: float = Field(1.0, ge=0, description="group commit: how long the writer waits for "

@@ -3,6 +3,8 @@
 - `synchronous=FULL` (default; `PASSERELLE_GATEWAY_SQLITE_SYNCHRONOUS`): each commit syncs the WAL, so an
   acknowledged delivery survives a power loss, not only a process crash. Group commit pays one sync per
   batch of calls.
+- Locks: a commit waits at most `store_lock_timeout_seconds` (`PRAGMA busy_timeout`) for a store another
+  process holds locked, then fails: the calls get 503 with Retry-After instead of waiting for the lock.
 - Checkpoints: SQLite copies the WAL back into the database file every ~1000 pages, inside whichever
   commit crosses the mark, which then takes tens of milliseconds (the calls waiting on it too). The
   gateway's connections turn that off and a background task runs a PASSIVE checkpoint (it never blocks a
@@ -24,31 +26,35 @@ from passerelle.store.engine import get_engine
 log = logging.getLogger("passerelle.gateway")
 
 
-def _pragmas(synchronous: str):
+def _pragmas(synchronous: str, busy_ms: int):
+    wanted = (synchronous, busy_ms)
+
     def on_checkout(dbapi_connection, record, _proxy) -> None:
-        if record.info.get("gateway_synchronous") == synchronous:
+        if record.info.get("gateway_pragmas") == wanted:
             return  # already set on this connection
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA wal_autocheckpoint=0")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.close()
-        record.info["gateway_synchronous"] = synchronous
+        record.info["gateway_pragmas"] = wanted
 
     return on_checkout
 
 
-_LISTENERS = {mode: _pragmas(mode) for mode in ("FULL", "NORMAL")}
+_LISTENERS: dict[Engine, object] = {}  # the gateway's checkout listener on each engine
 
 
-def prepare_store(url: str, synchronous: str) -> Engine:
-    """Create the tables if needed; on SQLite, set the gateway's pragmas on every connection it uses."""
+def prepare_store(url: str, synchronous: str, lock_timeout: float = 3.0) -> Engine:
+    """Create the tables if needed; on SQLite, set the gateway's pragmas on every connection it uses
+    (durability, checkpoints, and how long a commit waits for a lock: `lock_timeout` seconds)."""
     engine = get_engine(url)
     if engine.dialect.name == "sqlite":
-        for mode, listener in _LISTENERS.items():
-            if mode != synchronous and event.contains(engine, "checkout", listener):
-                event.remove(engine, "checkout", listener)
-        if not event.contains(engine, "checkout", _LISTENERS[synchronous]):
-            event.listen(engine, "checkout", _LISTENERS[synchronous])
+        previous = _LISTENERS.pop(engine, None)
+        if previous is not None and event.contains(engine, "checkout", previous):
+            event.remove(engine, "checkout", previous)
+        _LISTENERS[engine] = listener = _pragmas(synchronous, max(1, round(lock_timeout * 1000)))
+        event.listen(engine, "checkout", listener)
     return engine
 
 

@@ -7,8 +7,10 @@ future. So a call is answered only after its rows are committed, and N concurren
 (one fsync) instead of N.
 
 When a batch fails because one call's data is refused by the database, each of its calls is retried alone,
-so only the faulty call fails; when the database itself is unavailable (locked, down), the whole batch
-fails at once (503: the vendors retry).
+so only the faulty call fails; when the database itself is unavailable (locked past the lock timeout, down),
+the whole batch fails at once, and so do the calls that queued behind it meanwhile (503: the vendors
+retry): none waits longer than about one lock timeout, and they were not attempted, so nothing of them is
+stored.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +34,9 @@ log = logging.getLogger("passerelle.gateway")
 
 # The database itself is unavailable (locked, down, disk full): retrying each call alone would only
 # multiply the wait. Anything else (a value the database refuses) is blamed on one call of the batch.
-_UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError, SATimeoutError, OSError)
+# The SQLite path commits on the DB-API connection, so its "database is locked" is sqlite3's own error.
+_UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError, SATimeoutError, OSError,
+                sqlite3.OperationalError, sqlite3.InterfaceError)
 
 
 class StoreUnavailable(Exception):
@@ -150,6 +155,10 @@ class GroupCommitWriter:
                 return
             log.warning("inbox commit failed (%d deliveries): %s: %s", len(deliveries), type(exc).__name__,
                         str(exc).splitlines()[0][:300] if str(exc) else "")
+            if isinstance(exc, _UNAVAILABLE):  # those queued meanwhile would wait as long again: 503 now
+                batch = batch + list(self._pending)
+                self._pending.clear()
+                self._pending_count = 0
             for job in batch:
                 _resolve(job.future, exc=StoreUnavailable(type(exc).__name__))
             return

@@ -40,6 +40,18 @@ def describe_store_error(url: str, exc: BaseException) -> str:
             f"PostgreSQL there, or fix PASSERELLE_DATABASE_URL (postgresql://user@host:port/database)")
 
 
+def _json_dumps(value) -> str:
+    """JSON columns written by orjson, as the gateway parses and hashes them: one library whose depth is
+    bounded (it raises past 254 levels where the standard `json` recurses to the interpreter's limit).
+    Integers beyond 64 bits, which orjson refuses, are written by `json`, as they were before."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
+    except orjson.JSONEncodeError as exc:
+        if "Integer exceeds" not in str(exc):
+            raise
+        return json.dumps(value)
+
+
 def _json_loads(text: str | bytes):
     """JSON columns (inbox payloads, run summaries) read by orjson, several times faster than `json`;
     what orjson refuses (NaN, integers beyond 64 bits) by `json`, which wrote it."""
@@ -59,7 +71,7 @@ def engine_for(url: str) -> Engine:
 def _engine_for(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               json_deserializer=_json_loads)
+                               json_serializer=_json_dumps, json_deserializer=_json_loads)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -69,7 +81,8 @@ def _engine_for(url: str) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
     else:
-        engine = create_engine(url, pool_pre_ping=True, json_deserializer=_json_loads)
+        engine = create_engine(url, pool_pre_ping=True, json_serializer=_json_dumps,
+                               json_deserializer=_json_loads)
     try:
         SQLModel.metadata.create_all(engine)
     except OperationalError as exc:  # cannot connect or open; not cached: the next call tries again

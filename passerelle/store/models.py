@@ -44,6 +44,27 @@ class Watermark(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class AmiliaRegistration(SQLModel, table=True):
+    """What the initial sync and the webhooks saw of one Amilia registration: enough to resolve a Delete
+    that carries only its Id (passerelle/store/registrations.py, docs/amilia-webhooks.md)."""
+
+    __tablename__ = "amilia_registration"
+
+    organization: str = Field(primary_key=True, description="the link's Amilia organisation, id or slug")
+    registration_id: str = Field(primary_key=True, description="Amilia's Id of the registration")
+    number: str | None = Field(default=None, description="RegistrationId, e.g. SUB-1234 (consent proof)")
+    date_created: str | None = None
+    person_id: int
+    account_id: int | None = None
+    owner_person_id: int | None = None
+    activity_id: int | None = None
+    program: str | None = None
+    category: str | None = None
+    subcategory: str | None = None
+    activity: str | None = None
+    seen_at: datetime = Field(default_factory=utcnow)
+
+
 class Effect(SQLModel, table=True):
     """The effect ledger: one row per external side effect done, keyed `<event or run id>:<step>`."""
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import yaml
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
-from prefect.client.schemas.objects import ConcurrencyLimitConfig
 from prefect.events import DeploymentTriggerTypes, emit_event
 from prefect.runner import Runner
 from pydantic import TypeAdapter
@@ -48,8 +47,7 @@ async def test_the_gateway_nudge_runs_the_deployment_with_the_link(link):
     triggers = [TypeAdapter(DeploymentTriggerTypes).validate_python({**t, "name": f"{t['name']}-{link.name}"})
                 for t in SPEC["triggers"]]
     deployment = await process_amilia_events.ato_deployment(
-        name=f"amilia-webhooks-{link.name}", triggers=triggers, parameters=SPEC["parameters"],
-        concurrency_limit=ConcurrencyLimitConfig(**SPEC["concurrency_limit"]))
+        name=f"amilia-webhooks-{link.name}", triggers=triggers, parameters=SPEC["parameters"])
     runner = Runner(name=f"runner-{link.name}", query_seconds=1)
     deployment_id = await runner.aadd_deployment(deployment)
     serving = asyncio.ensure_future(runner.start(webserver=False))

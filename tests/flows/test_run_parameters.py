@@ -21,7 +21,7 @@ from prefect.exceptions import PrefectHTTPStatusError, SignatureMismatchError
 from prefect.flow_engine import run_flow
 from prefect.flows import Flow, load_flow_from_entrypoint
 
-from passerelle.progress import make_parameters_strict, prefect_yaml_flows
+from passerelle.cli.deploy import make_parameters_strict, prefect_yaml_flows
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
@@ -109,20 +109,20 @@ async def test_a_misspelt_parameter_is_refused_once_the_deployment_is_strict(spe
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s["name"])
 async def test_a_link_without_credentials_fails_at_once_naming_the_fix(spec):
+    """What the schema cannot judge fails first thing in the run, one line naming the field's value and the fix
+    (tasks/links.py), before any vendor call: here, as the worker runs a REST-created run."""
     flow, deployment_id = await deploy(spec, strict=True)
     async with get_client() as client:
         run = await client.create_flow_run_from_deployment(deployment_id, parameters={"link": "nobody-here"})
-        state = await run_flow(flow, flow_run=run, return_type="state")  # as the worker runs it
+        state = await run_flow(flow, flow_run=run, return_type="state")
         run = await client.read_flow_run(run.id)
-    assert state.is_failed()
-    assert "Parameter link: no Amilia and Cyberimpact credentials are saved under the name 'nobody-here'" in (
-        state.message or ""), state.message
-    assert "passerelle connect amilia --name nobody-here" in state.message
+    assert state.is_failed() and "\n" not in state.message
+    assert "'nobody-here'" in state.message and "`passerelle connect amilia --name nobody-here`" in state.message
     assert run.name.startswith(f"{flow.name}/nobody-here")
 
 
-async def test_python_m_passerelle_progress_makes_every_deployment_of_prefect_yaml_strict():
-    """What `python -m passerelle.progress` does after `prefect deploy --all`: every deployment of prefect.yaml,
+async def test_passerelle_deploy_makes_every_deployment_of_prefect_yaml_strict():
+    """What `passerelle deploy` does after `prefect deploy --all`: every deployment of prefect.yaml,
     found by its name, gets its flow's schema with `additionalProperties: false` (defaults kept)."""
     ids = {}
     for spec in SPECS:  # deployed under their prefect.yaml names, as `prefect deploy --all` does

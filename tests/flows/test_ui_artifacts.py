@@ -19,7 +19,7 @@ from flows.amilia_sync import SYNC_KIND, amilia_initial_sync
 from flows.amilia_webhooks import process_amilia_events
 from passerelle.store import latest_sync_run
 from passerelle.store.effects import acquire_lease, release_lease
-from tasks.amilia_events_drain import drain_lease
+from tasks.amilia_events_drain import drain_lease_name
 from tests.amilia_factory import Org
 from tests.flows.test_amilia_initial_sync import CYBERIMPACT, TODAY, club
 from tests.flows.test_amilia_webhooks import JULIE, MARC, person
@@ -125,13 +125,13 @@ async def test_webhook_run_lists_the_entities_it_touched_and_explains_the_counts
 
 async def test_a_second_drain_of_a_busy_link_ends_completed_at_once(link):
     deliver(link.name, person_event(Org().family(1, "marc@example.org")))
-    assert acquire_lease(drain_lease(link.name), "the-live-drain", 30)  # a drain of this link is running
+    assert acquire_lease(drain_lease_name(link.name), "the-live-drain", 30)  # a drain of this link is running
     try:
         started = time.monotonic()
         state = await process_amilia_events(link=link.name, return_state=True)
         elapsed = time.monotonic() - started
     finally:
-        release_lease(drain_lease(link.name), "the-live-drain")
+        release_lease(drain_lease_name(link.name), "the-live-drain")
     run, artifacts = await shown(state)
     assert state.is_completed() and not state.is_cancelled()
     assert state.message == f"Another drain of link {link.name!r} is running; it will take these events."

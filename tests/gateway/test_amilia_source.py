@@ -27,7 +27,7 @@ def parse_one(env):
     ("MembershipPurchased", "Create", {"PersonId": 501, "MembershipId": 12}, "person:501"),
     ("Program", "Delete", {"Id": "4"}, "program:4"),
     ("WaitListRegistration", "Create", {"Id": 33}, "waitlistregistration:33"),
-    ("Activity", "Update", {"Id": 4.0}, "activity:4"),
+    ("Activity", "Update", {"Id": "0004"}, "activity:4"),              # the drain reads ids as integers
 ])
 def test_entity_keys(context, action, payload, key):
     d = parse_one(envelope(context, action, payload))
@@ -62,6 +62,15 @@ def test_array_elements_get_canonical_ids():
     (envelope(payload={"Id": None}), "Payload.Id"),
     (envelope(payload={"Id": True}), "Payload.Id"),
     (envelope(payload={"Id": "  "}), "Payload.Id"),
+    (envelope(payload={"Id": 4.0}), "Payload.Id"),                     # ids are whole numbers, not floats
+    (envelope(payload={"Id": -1}), "Payload.Id"),
+    (envelope(payload={"Id": 1e308}), "Payload.Id"),
+    (envelope(payload={"Id": 2**63}), "Payload.Id"),
+    (envelope(payload={"Id": "9" * 5000}), "Payload.Id"),
+    (envelope(payload={"Id": "../../accounts/2001"}), "Payload.Id"),
+    (envelope(payload={"Id": "\u0663"}), "Payload.Id"),                 # a digit, but not an ASCII one
+    (envelope(OrganizationId=-8008), "OrganizationId"),
+    (envelope(OrganizationId=10**30), "OrganizationId"),
     (envelope("Registration", payload={"Person": {"Id": None}}), "Payload.Id"),
     (envelope("Registration", payload={"Id": 1, "Person": {"Id": [1]}}), "Payload.Person.Id"),
     (envelope("MembershipPurchased", payload={"Id": 1}), "Payload.PersonId"),

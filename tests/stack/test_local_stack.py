@@ -58,6 +58,17 @@ class Stack:
             time.sleep(1)
         raise AssertionError(f"flow run {run_id} did not finish within {timeout} s")
 
+    def progress_artifact(self, run_id: str, below: float, timeout: float = 120) -> dict:
+        """The run's progress artifact once its percent is below `below` (a sync still running: < 100)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = prefect_call("POST", f"{self.api}/artifacts/filter", json={
+                "artifacts": {"flow_run_id": {"any_": [run_id]}, "type": {"any_": ["progress"]}}}).json()
+            if found and float(found[0]["data"]) < below:
+                return found[0]
+            time.sleep(0.3)
+        raise AssertionError(f"no progress artifact below {below} % for run {run_id} within {timeout} s")
+
     def server_log(self) -> str:
         return (self.home / "stack" / "prefect-server.log").read_text(errors="replace")
 
@@ -135,6 +146,27 @@ def test_flow_run_created_over_the_rest_api_completes(stack: Stack):
     assert len([m for m in stack.members() if m["status"] == "active"]) > 50
 
 
+def test_bad_parameters_are_refused_when_the_run_is_created(stack: Stack):
+    deployment = stack.deployment_id("amilia-initial-sync")
+    for parameters, field in (({"link": "default", "dryrun": True}, "dryrun"),
+                              ({"link": "default", "as_of": "2026-13-45"}, "as_of")):
+        created = prefect_call("POST", f"{stack.api}/deployments/{deployment}/create_flow_run",
+                               json={"parameters": parameters})
+        assert created.status_code == 409, created.text
+        assert field in created.text
+
+
+def test_a_run_for_a_link_that_does_not_exist_fails_with_the_fix_in_its_message(stack: Stack):
+    deployment = stack.deployment_id("amilia-initial-sync")
+    created = prefect_call("POST", f"{stack.api}/deployments/{deployment}/create_flow_run",
+                           json={"parameters": {"link": "nope"}})
+    assert created.status_code == 201, created.text
+    run = stack.wait_run(created.json()["id"])
+    assert run["state"]["type"] == "FAILED", run["state"]
+    message = run["state"]["message"]
+    assert "passerelle connect amilia --name nope" in message and len(message) < 400, message
+
+
 def test_webhook_accepted_by_the_gateway_triggers_the_processing_deployment(stack: Stack):
     amilia = httpx.get(f"{stack.sandbox}/_sandbox/amilia/state", timeout=30).json()
     person = next(p for p in amilia["persons"] if p["Email"] and not p["IsChild"] and not p["IsArchived"])
@@ -178,18 +210,30 @@ def test_initial_sync_started_from_the_ui_run_form_completes(stack: Stack):
         page.wait_for_url("**/run**", timeout=30_000)
         page.get_by_text("Read everything and report what would change").wait_for(timeout=30_000)
         page.screenshot(path=str(SCREENSHOTS / "2-run-form.png"), full_page=True)
-        page.get_by_role("button", name="Submit", exact=True).click()
-        deadline = time.monotonic() + 60
-        new = []
-        while time.monotonic() < deadline and not new:
-            new = [r for r in stack.flow_runs("amilia-initial-sync") if r["id"] not in before]
-            time.sleep(0.5)
-        assert new, "submitting the run form created no flow run"
-        run = stack.wait_run(new[0]["id"])
+        # Slow Cyberimpact down so that the sync is still running while the UI is looked at.
+        httpx.put(f"{stack.sandbox}/_sandbox/faults", json={"cyberimpact": {"latency_ms": 400}},
+                  timeout=10).raise_for_status()
+        try:
+            page.get_by_role("button", name="Submit", exact=True).click()
+            deadline = time.monotonic() + 60
+            new = []
+            while time.monotonic() < deadline and not new:
+                new = [r for r in stack.flow_runs("amilia-initial-sync") if r["id"] not in before]
+                time.sleep(0.5)
+            assert new, "submitting the run form created no flow run"
+            running = stack.progress_artifact(new[0]["id"], below=100)
+            page.goto(f"{stack.prefect}/runs/flow-run/{new[0]['id']}", wait_until="networkidle")
+            page.get_by_role("tab", name="Artifacts").click()
+            page.get_by_text(running["key"]).first.wait_for(timeout=30_000)
+            page.screenshot(path=str(SCREENSHOTS / "3-run-progress.png"), full_page=True)
+            run = stack.wait_run(new[0]["id"])
+        finally:
+            httpx.put(f"{stack.sandbox}/_sandbox/faults", json={"cyberimpact": {}}, timeout=10)
         assert run["state"]["type"] == "COMPLETED", run["state"]
+        assert stack.progress_artifact(run["id"], below=101)["data"] == 100
         page.goto(f"{stack.prefect}/runs/flow-run/{run['id']}", wait_until="networkidle")
         page.get_by_text("Completed").first.wait_for(timeout=30_000)
-        page.screenshot(path=str(SCREENSHOTS / "3-run-completed.png"), full_page=True)
+        page.screenshot(path=str(SCREENSHOTS / "4-run-completed.png"), full_page=True)
         browser.close()
 
 

@@ -37,18 +37,26 @@ ACTIONS = ("Create", "Update", "Delete")
 MAX_ENVELOPES = 1000  # per call; Amilia itself sends one envelope per call
 
 
+MAX_ID = 2**63 - 1  # Amilia's ids are whole numbers; the drain reads them as integers
+
+
+def _id_text(value: Any) -> str | None:
+    """An Amilia id as it appears in entity keys (501 and "501" are the same id), or None when `value` is not
+    one: a whole number from 0 to MAX_ID, as a JSON number or a string of ASCII digits (spaces around ok)."""
+    if type(value) is int:  # not bool; bounded before str(): a huge int would not even convert
+        return str(value) if 0 <= value <= MAX_ID else None
+    text = value.strip() if isinstance(value, str) else ""
+    if text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_ID:
+        return str(int(text))
+    return None
+
+
 def _id(value: Any, field: str) -> str:
-    """An Amilia id as it appears in entity keys: 501 and "501" are the same id."""
-    if isinstance(value, bool) or value is None:
-        raise InvalidEnvelope(f"envelope field '{field}' must be an id (a number or a string)", field)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, str) and value.strip() and "\x00" not in value:
-        return value.strip()
-    raise InvalidEnvelope(f"envelope field '{field}' must be an id (a number or a string), "
-                          f"got {value!r:.40}", field)
+    text = _id_text(value)
+    if text is None:
+        raise InvalidEnvelope(f"envelope field '{field}' must be an id: a whole number from 0 to {MAX_ID}, "
+                              f"as a number or a string of digits; got {value!r:.40}", field)
+    return text
 
 
 def _required(envelope: dict[str, Any], key: str, prefix: str) -> Any:
@@ -83,7 +91,7 @@ def check_envelope(envelope: Any, prefix: str = "") -> tuple[str, str]:
         raise InvalidEnvelope(f"{where}: expected an Amilia envelope (a JSON object with OrganizationId, "
                               f"Context, Action, Name, EventTime, Payload)", where)
     org = _required(envelope, "OrganizationId", prefix)
-    if isinstance(org, bool) or not (isinstance(org, int) or (isinstance(org, str) and org.isdigit())):
+    if _id_text(org) is None:
         raise InvalidEnvelope(f"envelope field '{prefix}OrganizationId' must be the numeric organisation id",
                               prefix + "OrganizationId")
     context = _one_of(_required(envelope, "Context", prefix), CONTEXTS, prefix + "Context")
@@ -111,7 +119,7 @@ class AmiliaSource(Source):
                               "Payload": {"Id": 501, "AccountId": 77, "FirstName": "Léa", "LastName": "Roy",
                                           "Email": "lea@example.org"}}
 
-    def verify(self, request: Request, link: KnownLink, body: bytes) -> None:
+    def authenticate(self, request: Request, link: KnownLink) -> None:  # before the body is read
         verify_url_token(request, link)
 
     def parse(self, body: bytes, link: str) -> list[Delivery]:
