@@ -180,6 +180,11 @@ def _hierarchy_titles(enrolments: pd.DataFrame) -> list[str]:
     return sorted(titles)
 
 
+def _flag(values: pd.Series) -> pd.Series:
+    """A flag looked up by id, as bool; an id the frame lacks (a person or account not read) is False."""
+    return values.astype("object").fillna(False).astype(bool)
+
+
 def _archived_row(kept: pd.DataFrame, persons: pd.DataFrame, accounts: pd.DataFrame) -> pd.Series:
     """Per (enrolment, person) row: the person is archived, or their account, or the enrolment's account is.
 
@@ -188,16 +193,16 @@ def _archived_row(kept: pd.DataFrame, persons: pd.DataFrame, accounts: pd.DataFr
     """
     archived_account = accounts["account_archived"]
     person_account = kept["source_person_id"].map(persons["account_id"])
-    return (kept["source_person_id"].map(persons["person_archived"]).fillna(False).astype(bool)
-            | person_account.map(archived_account).fillna(False).astype(bool)
-            | kept["account_id"].map(archived_account).fillna(False).astype(bool))
+    return (_flag(kept["source_person_id"].map(persons["person_archived"]))
+            | _flag(person_account.map(archived_account))
+            | _flag(kept["account_id"].map(archived_account)))
 
 
 def live_persons(persons: pd.DataFrame, accounts: pd.DataFrame) -> pd.Series:
     """Persons who would be a contact of their own and are live: an e-mail, not a child unless the account's
     owner, not archived, in an account that is not archived."""
     owner = persons["person_id"].isin(set(accounts["owner_person_id"].dropna().astype(int)))
-    live_account = ~persons["account_id"].map(accounts["account_archived"]).fillna(False).astype(bool)
+    live_account = ~_flag(persons["account_id"].map(accounts["account_archived"]))
     return persons["email"].notna() & (~persons["is_child"] | owner) & ~persons["person_archived"] & live_account
 
 
@@ -248,7 +253,7 @@ def plan_contacts(persons: pd.DataFrame, accounts: pd.DataFrame, enrolments: pd.
     reg_email = registered["source_person_id"].map(email_of)
     own_email = registered["owner_person_id"].map(email_of)
     reason = pd.Series(None, index=registered.index, dtype="object")
-    reason[registered["source_person_id"].map(child_of).fillna(False).astype(bool)] = REASON_CHILD
+    reason[_flag(registered["source_person_id"].map(child_of))] = REASON_CHILD
     reason[reason.isna() & reg_email.isna()] = REASON_NO_EMAIL
     reason[reason.isna() & (reg_email == own_email).fillna(False)] = REASON_SAME_EMAIL
     registered["reason"] = reason

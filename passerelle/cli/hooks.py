@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from passerelle.cli.safe_text import untrusted
+
 app = typer.Typer(help="Webhook URLs given to vendors (one secret token per source and link).",
                   no_args_is_help=True)
 console = Console()
@@ -56,8 +58,8 @@ def list_(source: str | None = typer.Option(None, help="only this source")) -> N
     table = Table(title="Webhook links", title_justify="left")
     for column in ("source", "link", "receiver path", "created"):
         table.add_column(column)
-    for row in list_links(source):
-        table.add_row(row.source, row.link, f"/hooks/{row.source}/{row.link}?token=…",
+    for row in list_links(source):  # names read back from the store: printed as text, never as markup
+        table.add_row(untrusted(row.source), untrusted(row.link), untrusted(f"/hooks/{row.source}/{row.link}?token=…"),
                       f"{row.created_at:%Y-%m-%d %H:%M}")
     console.print(table)
 
@@ -69,6 +71,6 @@ def remove(source: str = typer.Argument(..., help="source plug-in, e.g. amilia")
     from passerelle.store.links import delete_link
 
     if not delete_link(source, link):
-        console.print(f"[yellow]no {escape(source)} link {escape(repr(link))}[/]")
+        console.print(untrusted(f"no {source} link {link!r}", style="yellow"))
         raise typer.Exit(1)
-    console.print(f"removed the {escape(source)} link {escape(repr(link))}")
+    console.print(untrusted(f"removed the {source} link {link!r}"))

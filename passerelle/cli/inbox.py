@@ -1,4 +1,7 @@
-"""`passerelle inbox stats|list|replay|purge`: look into the webhook inbox, resubmit dead letters, clean up."""
+"""`passerelle inbox stats|list|show|replay|purge`: look into the webhook inbox, resubmit dead letters, clean up.
+
+Everything an event holds came from a vendor's webhook: it is printed with `untrusted` (text, never markup;
+control characters made visible), so a payload cannot break the listing or drive the terminal."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from passerelle.cli.safe_text import untrusted
 
 app = typer.Typer(help="The durable webhook inbox: counts, events, dead-letter replay, purge.",
                   no_args_is_help=True)
@@ -78,10 +83,38 @@ def list_(status: str | None = typer.Option(None, help="pending, processing, don
     for column in ("id", "source/link", "type", "entity", "status", "attempts", "received", "last error"):
         table.add_column(column, overflow="fold")
     for e in inbox.list_events(status=_status(status), source=source, link=link, limit=limit):
-        table.add_row(str(e.id), escape(f"{e.source}/{e.link}"), escape(e.event_type), escape(e.entity_key),
-                      e.status, str(e.attempts), f"{e.received_at:%Y-%m-%d %H:%M:%S}",
-                      escape((e.last_error or "")[:120]))  # vendor text: never read as markup
+        table.add_row(str(e.id), untrusted(f"{e.source}/{e.link}"), untrusted(e.event_type),
+                      untrusted(e.entity_key), untrusted(e.status), str(e.attempts),
+                      f"{e.received_at:%Y-%m-%d %H:%M:%S}", untrusted((e.last_error or "")[:120]))
     console.print(table)
+
+
+@app.command("show")
+def show(event_id: int = typer.Argument(..., help="the event's id (first column of `inbox list`)")) -> None:
+    """One event: its fields, last error and payload (the envelope as received)."""
+    import orjson
+
+    from passerelle.store import inbox
+
+    e = inbox.get_event(event_id)
+    if e is None:
+        console.print(f"no inbox event {event_id}: `passerelle inbox list` shows the ids", markup=False)
+        raise typer.Exit(1)
+    table = Table(show_header=False, box=None, title=f"Inbox event {e.id}", title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for name, value in (("source/link", f"{e.source}/{e.link}"), ("type", e.event_type), ("entity", e.entity_key),
+                        ("event id", e.event_id), ("status", e.status), ("attempts", e.attempts),
+                        ("received", f"{e.received_at:%Y-%m-%d %H:%M:%S}"), ("last error", e.last_error)):
+        table.add_row(name, untrusted(value))
+    console.print(table)
+    try:
+        payload = orjson.dumps(e.payload, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:  # what orjson cannot write (integers beyond 64 bits): the standard library
+        import json
+
+        payload = json.dumps(e.payload, indent=2, ensure_ascii=False)
+    console.print(untrusted(payload, keep_newlines=True), soft_wrap=True)
 
 
 @app.command("replay")
@@ -91,7 +124,9 @@ def replay(source: str | None = SourceOpt, link: str | None = LinkOpt,
     from passerelle.store import inbox
 
     count = inbox.replay(source=source, link=link, ids=parse_ids(ids))
-    console.print(f"{count} dead event{'s' if count != 1 else ''} back to pending")
+    scope = "/".join(x for x in (source, link) if x)
+    console.print(untrusted(f"{count} dead event{'s' if count != 1 else ''} back to pending"
+                            f"{f' ({scope})' if scope else ''}"))
 
 
 @app.command("purge")

@@ -6,19 +6,23 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from passerelle.cli.safe_text import untrusted
 
 
 def summary_table(summary: dict[str, Any], title: str | None = None) -> Table:
     window = summary.get("window", {})
     mode = " (dry run: nothing written)" if summary.get("dry_run") else ""
-    table = Table(title=title or f"Amilia → Cyberimpact, link {summary.get('link')!r}, "
-                  f"{window.get('from')} – {window.get('to')}{mode}", title_justify="left")
+    table = Table(title=untrusted(title or f"Amilia → Cyberimpact, link {summary.get('link')!r}, "
+                                  f"{window.get('from')} – {window.get('to')}{mode}", style="table.title"),
+                  title_justify="left")
     table.add_column("what")
     table.add_column("count", justify="right")
     for item, count in summary["counts"].items():
-        table.add_row(item, str(count))
-    for reason, count in summary.get("skipped", {}).items():
-        table.add_row(f"  skipped: {reason}", str(count), style="dim")
+        table.add_row(untrusted(item), untrusted(count))
+    for reason, count in summary.get("skipped", {}).items():  # reasons may quote vendor data
+        table.add_row(untrusted(f"  skipped: {reason}"), untrusted(count), style="dim")
     return table
 
 
@@ -27,9 +31,10 @@ def print_summary(console: Console, summary: dict[str, Any], title: str | None =
     console.print(summary_table(summary, title))
     print_notes(console, summary.get("notes", []))
     for failure in summary.get("failures", [])[:10]:
-        console.print(f"[yellow]rejected[/]: {failure.get('email')}: {failure.get('message')}")
+        console.print(Text.assemble(("rejected", "yellow"), ": ",
+                                    untrusted(f"{failure.get('email')}: {failure.get('message')}")))
 
 
 def print_notes(console: Console, notes: list[str]) -> None:
     for note in notes:
-        console.print(f"  • {note}", markup=False, highlight=False)
+        console.print(untrusted(f"  • {note}"), highlight=False)

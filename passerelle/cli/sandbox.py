@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from passerelle.cli.safe_text import untrusted
+
 app = typer.Typer(help="Local emulators of the vendor APIs (see docs/sandbox.md).", no_args_is_help=True)
 console = Console()
 
@@ -103,7 +105,7 @@ def fire(
         response = httpx.post(f"{sandbox.rstrip('/')}/_sandbox/amilia/webhooks/fire", json=body,
                               timeout=max(60.0, (retry_interval + 10) * max_attempts * len(body["events"])))
     if response.status_code != 200:
-        console.print(f"[red]refused ({response.status_code})[/]: {escape(response.text)}")
+        console.print(untrusted(f"refused ({response.status_code}): {response.text}", style="red"))
         raise typer.Exit(1)
     outcome = response.json()
     table = Table(title=f"sent {outcome['sent']}, failed {outcome['failed']}", title_justify="left")
@@ -112,8 +114,8 @@ def fire(
     for i, (event, result) in enumerate(zip(body["events"], outcome["results"], strict=True)):
         what = ("envelope" if "envelope" in event
                 else f"{event.get('Context')}.{event.get('Action')} {event.get('Id') or event.get('PersonId') or ''}")
-        table.add_row(str(i), escape(what), escape(str(result["status"] or result.get("error", ""))),
-                      str(result["attempts"]))
+        table.add_row(str(i), untrusted(what), untrusted(result["status"] or result.get("error", "")),
+                      untrusted(result["attempts"]))
     console.print(table)
     if outcome["failed"]:
         raise typer.Exit(1)

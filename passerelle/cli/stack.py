@@ -173,8 +173,9 @@ def up(
   Gateway       http://127.0.0.1:{gateway_port}  (receivers: /docs)
   Sandbox       http://127.0.0.1:{sandbox_port}  (control API: /_sandbox, docs/sandbox.md)
 Blocks 'default' point at the sandbox. While the stack is up every `passerelle` command talks to this
-Prefect (settings in {_stack_dir() / prefect_env.STACK_ENV}). Stop everything with `passerelle down`.""")
-    console.print(escape(hook) if hook else "[yellow]no Amilia webhook link created[/]")
+Prefect (settings in {_stack_dir() / prefect_env.STACK_ENV}). Stop everything with `passerelle down`.""",
+                  soft_wrap=True)
+    console.print(escape(hook) if hook else "[yellow]no Amilia webhook link created[/]", soft_wrap=True)
 
 
 def _up(prefect_port: int, sandbox_port: int, gateway_port: int, persons: int) -> str:

@@ -271,6 +271,11 @@ def stats(source: str | None = None, link: str | None = None, url: str | None = 
     return {status: int(counts.get(status, 0)) for status in STATUSES}
 
 
+def get_event(event_id: int, url: str | None = None) -> InboxEvent | None:
+    with session_scope(url) as s:
+        return s.get(InboxEvent, event_id)
+
+
 def list_events(status: str | None = None, source: str | None = None, link: str | None = None,
                 limit: int = 50, url: str | None = None) -> list[InboxEvent]:
     with session_scope(url) as s:

@@ -280,6 +280,9 @@ class Synced:
     def __repr__(self) -> str:
         return f"Synced({self.link.name})"
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # how hypothesis shows a failing example
+        printer.text(repr(self))
+
 
 @pytest.fixture
 async def synced_base(link) -> Synced:
@@ -306,7 +309,7 @@ async def _drain(link, url: str, batch_size: int) -> dict[str, Any]:
 RUNS = iter(range(10**6))
 
 
-@settings(max_examples=6, deadline=None, derandomize=True, database=None, phases=[Phase.explicit, Phase.generate],
+@settings(max_examples=40, deadline=None, derandomize=True, database=None, phases=[Phase.explicit, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(ops=st.lists(OPS, min_size=1, max_size=14))
 def test_generated_sequences_give_one_state_whatever_the_batch_size(synced_base, tmp_path: Path, ops):

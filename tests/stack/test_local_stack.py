@@ -211,7 +211,7 @@ def test_initial_sync_started_from_the_ui_run_form_completes(stack: Stack):
         page.get_by_text("Read everything and report what would change").wait_for(timeout=30_000)
         page.screenshot(path=str(SCREENSHOTS / "2-run-form.png"), full_page=True)
         # Slow Cyberimpact down so that the sync is still running while the UI is looked at.
-        httpx.put(f"{stack.sandbox}/_sandbox/faults", json={"cyberimpact": {"latency_ms": 400}},
+        httpx.put(f"{stack.sandbox}/_sandbox/faults", json={"cyberimpact": {"latency_ms": 150}},
                   timeout=10).raise_for_status()
         try:
             page.get_by_role("button", name="Submit", exact=True).click()
@@ -223,7 +223,7 @@ def test_initial_sync_started_from_the_ui_run_form_completes(stack: Stack):
             assert new, "submitting the run form created no flow run"
             running = stack.progress_artifact(new[0]["id"], below=100)
             page.goto(f"{stack.prefect}/runs/flow-run/{new[0]['id']}", wait_until="networkidle")
-            page.get_by_role("tab", name="Artifacts").click()
+            page.get_by_text("Artifacts", exact=True).first.click()
             page.get_by_text(running["key"]).first.wait_for(timeout=30_000)
             page.screenshot(path=str(SCREENSHOTS / "3-run-progress.png"), full_page=True)
             run = stack.wait_run(new[0]["id"])
