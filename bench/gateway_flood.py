@@ -29,6 +29,7 @@ import asyncio
 import json
 import os
 import platform
+import random
 import signal
 import subprocess
 import sys
@@ -46,6 +47,7 @@ from webhook_ingest import envelope_body  # noqa: E402
 from sandbox.server import free_port  # noqa: E402
 
 TARGET_RSS_MB, TARGET_P99_MS = 250.0, 100.0
+args_start = [0.0]  # the load's time origin (`--start-at`), for the per-second figures
 LINK = "default"  # the default link name: a flood needs no secret to find it
 
 
@@ -55,7 +57,8 @@ async def _valid(port: int, path: str, phase: str, until: float, rate: float, co
                  out: dict[str, Any]) -> None:
     """One valid call every 1/rate s on a new connection each; latency includes connect and answer."""
     interval, next_at = 1.0 / rate, time.monotonic()
-    lat, statuses = out.setdefault(phase, {"lat": [], "statuses": Counter()}).values()
+    record = out.setdefault(phase, {"lat": [], "statuses": Counter(), "seconds": Counter()})
+    lat, statuses, seconds = record["lat"], record["statuses"], record["seconds"]
     pending: set[asyncio.Task] = set()
 
     async def call(body: bytes) -> None:
@@ -69,8 +72,11 @@ async def _valid(port: int, path: str, phase: str, until: float, rate: float, co
             writer.close()
         except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
             status = type(exc).__name__
-        lat.append(time.perf_counter() - start)
+        took = time.perf_counter() - start
+        lat.append(took)
         statuses[status] += 1
+        second = int(time.monotonic() - args_start[0])  # the slowest call of each second of the run
+        seconds[second] = max(seconds[second], round(took * 1000))
 
     while time.monotonic() < until:
         counter[0] += 1
@@ -83,7 +89,17 @@ async def _valid(port: int, path: str, phase: str, until: float, rate: float, co
         await asyncio.wait(pending)
 
 
+async def _until_closed(reader: asyncio.StreamReader) -> bytes:
+    """The first bytes the gateway answers, once it has closed the connection (b"" if it never answered)."""
+    first = await reader.read(64)
+    while await reader.read(65536):
+        pass
+    return first
+
+
 async def _hostile(port: int, slow_head: bool, args: argparse.Namespace, until: float, stats: Counter) -> None:
+    """A slow client that ignores answers: it trickles until the gateway hangs up, then comes back."""
+    await asyncio.sleep(random.uniform(0, args.ramp))  # the flood builds up over `--ramp` seconds
     head = (f"POST /hooks/amilia/{LINK} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             f"Content-Length: {args.body_bytes}\r\n\r\n").encode()
     chunk = b" " * args.chunk
@@ -92,31 +108,31 @@ async def _hostile(port: int, slow_head: bool, args: argparse.Namespace, until: 
             reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
         except (TimeoutError, OSError):
             stats["connect_failed"] += 1
-            await asyncio.sleep(args.reconnect_delay)
+            await asyncio.sleep(args.reconnect_delay * random.uniform(0.5, 1.5))
             continue
         stats["connections"] += 1
         stats["open"] += 1
         stats["peak_open"] = max(stats["peak_open"], stats["open"])
-        answer = asyncio.ensure_future(reader.read(64))
+        closed = asyncio.ensure_future(_until_closed(reader))
+        sent, i = 0, 0
         try:
             writer.write(b"POST /hooks/amilia/%s HTTP/1.1\r\n" % LINK.encode() if slow_head else head)
-            sent, i = 0, 0
-            while not answer.done() and time.monotonic() < until and (slow_head or sent < args.body_bytes):
+            while not closed.done() and time.monotonic() < until and (slow_head or sent < args.body_bytes):
+                await asyncio.wait([closed], timeout=args.interval)
                 i += 1
                 writer.write(b"X-Slow-%d: x\r\n" % i if slow_head else chunk)
                 sent += 0 if slow_head else len(chunk)
                 await asyncio.wait_for(writer.drain(), max(0.01, until - time.monotonic()))
-                await asyncio.wait([answer], timeout=args.interval)
-            stats["bytes_sent"] += sent
-            data = await asyncio.wait_for(answer, max(0.01, until - time.monotonic()))
+            data = await asyncio.wait_for(closed, max(0.01, until - time.monotonic()))
             stats[f"answered {data[9:12].decode()}" if data.startswith(b"HTTP/") else "closed, no answer"] += 1
         except (TimeoutError, OSError):
-            stats["reset or cut at the end"] += 1
+            stats["reset, or still open at the end"] += 1
         finally:
-            answer.cancel()
+            stats["bytes_sent"] += sent
+            closed.cancel()
             writer.transport.abort()
             stats["open"] -= 1
-        await asyncio.sleep(args.reconnect_delay)
+        await asyncio.sleep(args.reconnect_delay * random.uniform(0.5, 1.5))
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -135,21 +151,23 @@ async def _load(args: argparse.Namespace) -> dict[str, Any]:
     """`--load valid`: the valid calls of every phase; `--load hostile`: the flood. Separate processes, so
     that the flood's own event loop does not delay the valid calls' clocks."""
     port, phases = args.port, _phases(args)
+    args_start[0] = args.start_at
     if args.load == "hostile":
         _, start, until = phases[1]
         await asyncio.sleep(max(0.0, start - time.monotonic()))
         hostile: Counter = Counter()
         slow_heads = round(args.hostile * args.slow_heads)
         await asyncio.gather(*(_hostile(port, i < slow_heads, args, until, hostile) for i in range(args.hostile)))
-        return {"hostile": dict(hostile)}
+        return {"hostile": {**dict(hostile), "client_cpu_s": round(time.process_time(), 1)}}
     path, counter, valid = f"/hooks/amilia/{LINK}?token={os.environ['BENCH_TOKEN']}", [0], {}
     await _valid(port, path, "warm-up", min(args.start_at, time.monotonic() + 1.0), args.rate, counter, {})
     await asyncio.sleep(max(0.0, args.start_at - time.monotonic()))
     for phase, _, until in phases:
         await _valid(port, path, phase, until, args.rate, counter, valid)
     return {"valid": {phase: {"calls": len(v["lat"]), "p50_ms": _pct(v["lat"], 50), "p99_ms": _pct(v["lat"], 99),
-                              "max_ms": _pct(v["lat"], 100), "statuses": dict(v["statuses"])}
-                      for phase, v in valid.items()}}
+                              "max_ms": _pct(v["lat"], 100), "statuses": dict(v["statuses"]),
+                              "slowest_ms_per_second": dict(sorted(v["seconds"].items()))}
+                      for phase, v in valid.items()}, "valid_client_cpu_s": round(time.process_time(), 1)}
 
 
 # ---- the parent -------------------------------------------------------------------------------------
@@ -181,6 +199,14 @@ def _start_gateway(code_root: Path, tmp: str, store: str, port: int) -> subproce
         except httpx.TransportError:
             time.sleep(0.1)
     raise RuntimeError(f"the gateway did not start on port {port}; see {log_path}")
+
+
+def _runqueue_wait(pid: int) -> float:
+    """Seconds the gateway's event-loop thread waited, runnable, for a CPU so far (Linux; 0 elsewhere)."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 class RssSampler(threading.Thread):
@@ -216,8 +242,10 @@ def main() -> None:
     parser.add_argument("--body-bytes", type=int, default=1_000_000, help="body size a hostile head announces")
     parser.add_argument("--chunk", type=int, default=16384, help="bytes a slow body sends each interval")
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between a slow client's sends")
-    parser.add_argument("--reconnect-delay", type=float, default=1.0, help="seconds before a hostile client "
-                        "whose connection ended opens another")
+    parser.add_argument("--reconnect-delay", type=float, default=1.0, help="seconds (±50 %%, random) before a "
+                        "hostile client whose connection ended opens another")
+    parser.add_argument("--ramp", type=float, default=2.0, help="seconds over which the hostile connections "
+                        "open at first")
     parser.add_argument("--code-root", type=Path, default=ROOT, help="checkout whose gateway is measured")
     parser.add_argument("--output", type=Path, default=RESULTS / "gateway_flood.json")
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -241,7 +269,7 @@ def main() -> None:
         gateway = _start_gateway(args.code_root.resolve(), tmp, store, port)
         sampler = RssSampler(gateway.pid)
         sampler.start()
-        cpu0 = psutil.Process(gateway.pid).cpu_times()
+        cpu0, wait0 = psutil.Process(gateway.pid).cpu_times(), _runqueue_wait(gateway.pid)
         log(f"gateway ({args.code_root}) on port {port}: {args.quiet:g} s quiet, {args.duration:g} s of "
             f"{args.hostile} hostile connections, {args.quiet:g} s quiet; valid calls at {args.rate:g}/s")
         start_at = time.monotonic() + 5  # both load processes are up by then; they wait for it
@@ -262,7 +290,7 @@ def main() -> None:
             for proc in loads.values():
                 if proc.poll() is None:
                     proc.kill()
-            cpu1 = psutil.Process(gateway.pid).cpu_times()
+            cpu1, wait1 = psutil.Process(gateway.pid).cpu_times(), _runqueue_wait(gateway.pid)
             sampler.stopped.set()
             sampler.join()
             gateway.send_signal(signal.SIGTERM)
@@ -270,7 +298,7 @@ def main() -> None:
                 gateway.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 gateway.kill()
-        if set(result) != {"valid", "hostile"}:
+        if not {"valid", "hostile"} <= set(result):
             raise SystemExit(f"a load process failed (exit codes {[p.returncode for p in loads.values()]})")
         acked = sum(v["statuses"].get("200", 0) for v in result["valid"].values())
         stored = sum(stats("amilia", LINK, url=store).values())
@@ -291,6 +319,7 @@ def main() -> None:
                                                              if k not in ("load", "port", "code_root", "output")},
               "rss": rss, "valid": valid, "hostile": result["hostile"], "inbox_rows": stored, "valid_acked": acked,
               "gateway_cpu_s": round(cpu1.user + cpu1.system - cpu0.user - cpu0.system, 1),
+              "gateway_runqueue_wait_s": round(wait1 - wait0, 1),
               "targets": {"peak_rss_mb_max": TARGET_RSS_MB, "flood_p99_ms_max": TARGET_P99_MS},
               "meets_targets": meets}
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -301,7 +330,8 @@ def main() -> None:
             f"{v['max_ms']} ms, statuses {v['statuses']}")
     log(f"hostile: {result['hostile']}")
     log(f"gateway RSS: baseline {rss['baseline_mb']} MB, flood peak {rss['peak_flood_mb']} MB, "
-        f"{args.quiet:g} s after {rss['end_after_mb']} MB; CPU {output['gateway_cpu_s']} s")
+        f"{args.quiet:g} s after {rss['end_after_mb']} MB; CPU {output['gateway_cpu_s']} s, waiting for a CPU "
+        f"{output['gateway_runqueue_wait_s']} s (event-loop thread; the machine's load: other work shares the cores)")
     print(f"gateway_flood: peak RSS {rss['peak_flood_mb']:.0f} MB (baseline {rss['baseline_mb']:.0f}, after "
           f"{rss['end_after_mb']:.0f}), valid p99 {p99:.0f} ms during {args.hostile} hostile connections vs "
           f"target ≤{TARGET_RSS_MB:.0f} MB, ≤{TARGET_P99_MS:.0f} ms")

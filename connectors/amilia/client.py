@@ -89,16 +89,18 @@ class AmiliaClient(VendorClient):
         timeout: float | httpx.Timeout = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
         auth_hint: str | None = None,
+        block: str = "amilia-credentials",
     ) -> None:
         if language not in ("en", "fr"):
             raise ValueError(f"language must be 'en' or 'fr', not {language!r}")
         self.organization = str(organization)
+        self.block = block
         self.language = language
         self.per_page = per_page
         self.auth = AmiliaJWTAuth(base_url, username, password)
         self.api = ApiClient(
             base_url, vendor="Amilia", auth=self.auth, credential="username and password",
-            auth_hint=auth_hint or "Check the username and password in the 'amilia-credentials' block.",
+            auth_hint=auth_hint or f"Check the username and password in the '{block}' block.",
             max_concurrency=max_concurrency, rate_limit=rate_limit, retry=retry, timeout=timeout,
             transport=transport,
         )
@@ -135,7 +137,7 @@ class AmiliaClient(VendorClient):
         try:
             await self.api.get_json(self._path(PROGRAMS), {"page": 1, "perPage": 1})
         except NotFoundError as exc:
-            exc.hint = (f"Check the organization ({self.organization!r}) in the 'amilia-credentials' block: "
+            exc.hint = (f"Check the organization ({self.organization!r}) in the '{self.block}' block: "
                         "use the numeric id or the store slug.")
             raise
 

@@ -43,10 +43,10 @@ class AmiliaCredentials(Block):
         Args:
             **options: Extra :class:`AmiliaClient` options (``retry``, ``rate_limit``, ``per_page``...).
         """
-        name = getattr(self, "_block_document_name", None) or "<name>"
-        hint = f"Check the username and password in the 'amilia-credentials/{name}' block."
+        name = getattr(self, "_block_document_name", None)
+        block = f"amilia-credentials/{name}" if name else "amilia-credentials"
         return AmiliaClient(
             username=self.username, password=self.password, organization=self.organization,
             language=self.language, base_url=self.base_url,
-            **{"max_concurrency": self.max_concurrency, "auth_hint": hint, **options},
+            **{"max_concurrency": self.max_concurrency, "block": block, **options},
         )

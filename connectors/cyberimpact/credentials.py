@@ -36,9 +36,10 @@ class CyberimpactCredentials(Block):
         Args:
             **options: Extra :class:`CyberimpactClient` options (``retry``, ``rate_limit``, ``limit``...).
         """
-        name = getattr(self, "_block_document_name", None) or "<name>"
+        name = getattr(self, "_block_document_name", None)
+        block = f"cyberimpact-credentials/{name}" if name else "cyberimpact-credentials"
         return CyberimpactClient(
             api_token=self.api_token, base_url=self.base_url,
             **{"max_concurrency": self.max_concurrency,
-               "auth_hint": f"Check the token in the 'cyberimpact-credentials/{name}' block.", **options},
+               "auth_hint": f"Check the token in the '{block}' block.", **options},
         )

@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from passerelle.gateway.limits import ByteBudget, Hold, Refusals
+from passerelle.gateway.limits import ByteBudget, Hold, MemoryTrimmer, Refusals
 from passerelle.gateway.linkcache import LinkCache
 from passerelle.gateway.nudge import Emitter, Nudger, PrefectEmitter
 from passerelle.gateway.settings import GatewaySettings
@@ -51,7 +51,7 @@ class GatewayBusy(SourceError):
     status = 503
 
 
-_CLOSE = {"connection": "close"}  # answered before the body was read: the connection is not reused
+_CLOSE = {"connection": "close"}  # a body too slow to wait for: the connection is not reused
 
 
 def _answer(status: int, content: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -130,7 +130,7 @@ def create_app(url: str | None = None, sources: list[Source] | None = None,
     links = LinkCache(store_url, ttl=settings.link_cache_seconds)
     writer = GroupCommitWriter(partial(store_unique, url=store_url), linger=settings.commit_linger_ms / 1000,
                                max_deliveries=settings.commit_max_deliveries)
-    budget, refusals = ByteBudget(settings.max_buffered_bytes), Refusals()
+    budget, refusals, trimmer = ByteBudget(settings.max_buffered_bytes), Refusals(), MemoryTrimmer()
     nudger = Nudger(emitter if emitter is not None else PrefectEmitter(), settings.nudge_seconds)
 
     @asynccontextmanager
@@ -141,6 +141,7 @@ def create_app(url: str | None = None, sources: list[Source] | None = None,
         await nudger.prepare()
         await writer.start()
         checkpointer.start()
+        trimmer.start()
         if freeze_gc:
             gc.collect()
             gc.freeze()
@@ -148,6 +149,7 @@ def create_app(url: str | None = None, sources: list[Source] | None = None,
         try:
             yield
         finally:
+            await trimmer.stop()
             await writer.stop()
             await checkpointer.stop()
             await nudger.stop()
@@ -211,9 +213,8 @@ class Receiver:
         if known is None:
             detail = f"unknown link {link[:64]!r} for source {source.name!r}"
             self.refusals(404, source.name, detail)
-            return _answer(404, {"detail": detail}, _CLOSE)
+            return _answer(404, {"detail": detail})  # the body that follows is discarded, never kept
         hold = self.budget.hold()
-        body = None
         try:
             try:
                 await self._checked(source.authenticate, request, known)
@@ -226,12 +227,13 @@ class Receiver:
                     log.info("%s/%s: %d %s", source.name, link[:64], exc.status, exc.detail)
                 else:
                     self.refusals(exc.status, f"{source.name}/{link[:64]}", exc.detail)
-                headers = self.busy if exc.status == 503 else None
-                if body is None:  # answered before the whole body was read: close rather than drain it
-                    headers = {**_CLOSE, **(headers or {})}
+                # Answered before the body was read (404, 401, 413, 503): uvicorn discards what follows
+                # as it arrives, until the idle limit closes the connection (a lingering close: the caller
+                # reads its answer instead of a reset, and a slow one costs no reconnection).
+                headers = self.busy if exc.status == 503 else _CLOSE if exc.status == 408 else None
                 return _answer(exc.status, exc.body(), headers)
             except ClientDisconnect:
-                return _answer(400, {"detail": "the client went away before sending the whole body"}, _CLOSE)
+                return _answer(400, {"detail": "the client went away before sending the whole body"})
             try:
                 flags = await self.writer.submit(deliveries)
             except StoreUnavailable:

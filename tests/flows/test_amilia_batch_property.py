@@ -247,7 +247,7 @@ class Story:
         elif kind == "update person":
             p = persons[a % len(persons)]
             field = ("Telephone", "ExternalId", "LastName", "TelephoneMobile")[b % 4]
-            p[field] = None if c % 2 else f"{field}-{c}"
+            p[field] = None if c % 2 and field != "LastName" else f"{field}-{c}"  # Amilia requires a last name
             self.envelopes.append(person_event(p, "Update"))
         elif kind == "delete person":
             p = persons[a % len(persons)]
@@ -309,7 +309,7 @@ async def _drain(link, url: str, batch_size: int) -> dict[str, Any]:
 RUNS = iter(range(10**6))
 
 
-@settings(max_examples=40, deadline=None, derandomize=True, database=None, phases=[Phase.explicit, Phase.generate],
+@settings(max_examples=8, deadline=None, derandomize=True, database=None, phases=[Phase.explicit, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(ops=st.lists(OPS, min_size=1, max_size=14))
 def test_generated_sequences_give_one_state_whatever_the_batch_size(synced_base, tmp_path: Path, ops):
