@@ -44,30 +44,40 @@ def remember_registrations(organization: str | int, facts: Iterable[Mapping[str,
         url: Store URL; default the configured store.
 
     Returns:
-        How many facts were written.
+        How many facts were written (a sync's facts already kept as they are are not written again).
     """
     org, now = _organization(organization), datetime.now(UTC)
-    rows: dict[str, dict[str, Any]] = {}
+    rows: dict[str, tuple] = {}
     for fact in facts:
         rid, person = fact.get("registration_id"), fact.get("person_id")
-        if rid in (None, "") or person is None:
-            continue
-        row = {k: fact.get(k) for k in FACT_COLUMNS}
-        rows[str(rid)] = {**row, "registration_id": str(rid), "organization": org, "seen_at": now}
+        if rid not in (None, "") and person is not None:
+            rows[str(rid)] = (str(rid), *(fact.get(k) for k in FACT_COLUMNS[1:]))
+    engine = get_engine(url)
+    if len(rows) > _CHUNK:  # a sync or reconciliation: most facts are kept already, unchanged
+        with engine.connect() as conn:
+            kept = conn.execute(select(*(AmiliaRegistration.__table__.c[k] for k in FACT_COLUMNS))
+                                .where(AmiliaRegistration.organization == org))
+            for row in kept:
+                if rows.get(row[0]) == tuple(row):
+                    del rows[row[0]]
     if not rows:
         return 0
-    table = AmiliaRegistration.__table__
-    engine = get_engine(url)
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["organization", "registration_id"],
-        set_={c: stmt.excluded[c] for c in (*FACT_COLUMNS[1:], "seen_at")})
+    columns = ("organization", *FACT_COLUMNS, "seen_at")
+    if engine.dialect.name == "sqlite":  # the DB-API's executemany: ~3x faster than the ORM for a sync's rows
+        stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite DATETIME format
+        sql = (f"INSERT INTO amilia_registration ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+               f"ON CONFLICT (organization, registration_id) DO UPDATE SET "
+               + ", ".join(f"{c} = excluded.{c}" for c in columns[2:]))
+        with engine.begin() as conn:
+            conn.exec_driver_sql(sql, [(org, *row, stamp) for row in rows.values()])
+        return len(rows)
+    from sqlalchemy.dialects.postgresql import insert
+
+    stmt = insert(AmiliaRegistration.__table__)
+    stmt = stmt.on_conflict_do_update(index_elements=["organization", "registration_id"],
+                                      set_={c: stmt.excluded[c] for c in columns[2:]})
     with session_scope(url) as s:
-        s.execute(stmt, [rows[k] for k in sorted(rows)])
+        s.execute(stmt, [dict(zip(columns, (org, *row, now), strict=True)) for row in rows.values()])
     return len(rows)
 
 

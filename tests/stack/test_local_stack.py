@@ -214,12 +214,15 @@ def test_initial_sync_started_from_the_ui_run_form_completes(stack: Stack):
         httpx.put(f"{stack.sandbox}/_sandbox/faults", json={"cyberimpact": {"latency_ms": 150}},
                   timeout=10).raise_for_status()
         try:
-            page.get_by_role("button", name="Submit", exact=True).click()
-            deadline = time.monotonic() + 60
-            new = []
-            while time.monotonic() < deadline and not new:
-                new = [r for r in stack.flow_runs("amilia-initial-sync") if r["id"] not in before]
-                time.sleep(0.5)
+            submit = page.get_by_role("button", name="Submit", exact=True)
+            submit.wait_for(timeout=30_000)
+            submit.click()
+            try:  # the UI opens the new run's page once the server created it
+                page.wait_for_url("**/runs/flow-run/**", timeout=90_000)
+            except Exception:
+                page.screenshot(path=str(SCREENSHOTS / "2-run-form-submitted.png"), full_page=True)
+                raise
+            new = [r for r in stack.flow_runs("amilia-initial-sync") if r["id"] not in before]
             assert new, "submitting the run form created no flow run"
             running = stack.progress_artifact(new[0]["id"], below=100)
             page.goto(f"{stack.prefect}/runs/flow-run/{new[0]['id']}", wait_until="networkidle")
