@@ -12,8 +12,12 @@ token, each one of:
 - slow body (the default 3/4): a head announcing a 1 MB body, then `--chunk` bytes every `--interval` s;
 - slow head (`--slow-heads`, 1/4): the request line, then one header line every `--interval` s, never ending.
 
-A hostile connection that is answered or closed reconnects after `--reconnect-delay` s, so the flood keeps
-`--hostile` connections open or opening. The parent samples the gateway's RSS every 100 ms.
+A hostile client ignores answers and trickles until the gateway hangs up, then reconnects after
+`--reconnect-delay` s (±50 %), so the flood keeps `--hostile` connections open or opening; the connections
+first open over `--ramp` s. The hostile load process runs at the lowest CPU priority (`nice 19`: an
+attacker's CPU is not on the gateway's machine; on a shared machine the gateway still competes with other
+work, and the bench reports how long its event loop waited for a CPU). The parent samples the gateway's
+RSS every 100 ms.
 
 Reported: the gateway's RSS (baseline, peak during the flood, at the end of the quiet phase after it), valid
 calls' p50/p99/max and statuses per phase, what the hostile connections got, the gateway's CPU. A valid 200
@@ -153,7 +157,8 @@ async def _load(args: argparse.Namespace) -> dict[str, Any]:
     """`--load valid`: the valid calls of every phase; `--load hostile`: the flood. Separate processes, so
     that the flood's own event loop does not delay the valid calls' clocks."""
     port, phases = args.port, _phases(args)
-    if args.load == "hostile":
+    if args.load == "hostile":  # lowest priority: an attacker's CPU is not the gateway's machine's
+        os.nice(19)
         _, start, until = phases[1]
         await asyncio.sleep(max(0.0, start - time.monotonic()))
         hostile: Counter = Counter()

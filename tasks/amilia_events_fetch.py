@@ -56,6 +56,7 @@ class AmiliaState:
     # looked up; the active holders of the live sharers' accounts.
     sharers: dict[str, list[int]] | None = None
     sharer_holders: list[dict[str, Any]] = field(default_factory=list)
+    _by_email: tuple | None = field(default=None, repr=False, compare=False)  # see persons_with
 
     def owner_id(self, account_id: int | None) -> int | None:
         account = self.accounts.get(account_id) if account_id is not None else None
@@ -74,9 +75,32 @@ class AmiliaState:
 
     def persons_with(self, email: str) -> set[int]:
         """The organisation's persons with this e-mail: the listing's, corrected by the batch's fresh reads."""
-        listed = {int(p["Id"]) for p in self.everyone or [] if _email_of(p) == email}
-        fresh = {pid for pid, p in self.persons.items() if _email_of(p) == email}
-        return (listed - set(self.persons)) | fresh
+        key = (id(self.everyone), len(self.persons))
+        if self._by_email is None or self._by_email[0] != key:  # indexed once per state, not per e-mail
+            listed: dict[str, set[int]] = {}
+            fresh: dict[str, set[int]] = {}
+            for index, people in ((listed, self.everyone or []), (fresh, self.persons.values())):
+                for p in people:
+                    if (address := _email_of(p)) is not None:
+                        index.setdefault(address, set()).add(int(p["Id"]))
+            self._by_email = (key, listed, fresh)
+        _, listed, fresh = self._by_email
+        return (listed.get(email, set()) - self.persons.keys()) | fresh.get(email, set())
+
+    def shared(self, email: str) -> bool:
+        """Whether the whole organisation must be read to plan this e-mail (:meth:`AmiliaReader.read_sharers`):
+        persons of several accounts have it — or of one account, unless its live owner is one of them (then
+        the owner fills the contact, and that account's registrations are the only ones giving it groups)."""
+        if self.everyone is None:
+            return True
+        ids = self.persons_with(email)
+        if len(ids) < 2:
+            return False
+        records = {int(p["Id"]): p for p in self.everyone if int(p["Id"]) in ids} | {
+            p: self.persons[p] for p in ids if p in self.persons}
+        accounts = {r.get("AccountId") for r in records.values()}
+        owner = self.owner_id(next(iter(accounts))) if len(accounts) == 1 else None
+        return owner is None or owner not in ids or bool(records[owner].get("IsArchived"))
 
 
 def _secret_free(exc: BaseException) -> str:

@@ -251,8 +251,7 @@ def _plan(events: list[AmiliaEvent], state: AmiliaState, since: date, today: dat
                             since)
         pairs = {(e, t) for e, t in pairs if t not in given.get(e, set())}
     if state.sharers is None:  # to look up in the whole organisation, then plan again
-        shared = {e for e in planned_emails | {e for e, _ in pairs}
-                  if state.everyone is None or len(state.persons_with(e)) > 1}
+        shared = {e for e in planned_emails | {e for e, _ in pairs} if state.shared(e)}
         plan.sharer_lookups = (archived_emails & planned_emails) | shared
     kept_ids = set()
 

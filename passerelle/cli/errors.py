@@ -22,7 +22,6 @@ import sys
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from typer.core import TyperGroup
 
 DEBUG_ENV = "PASSERELLE_DEBUG"
@@ -60,7 +59,12 @@ class HandledGroup(TyperGroup):
 
 def report(text: str) -> None:
     """Print an error line on stderr (`text` may hold outside text: it is escaped, never read as markup)."""
-    Console(stderr=True).print(f"[bold red]error:[/] {escape(text)}", soft_wrap=True, highlight=False)
+    from rich.text import Text
+
+    from passerelle.cli.safe_text import untrusted
+
+    Console(stderr=True).print(Text.assemble(("error: ", "bold red"), untrusted(text)), soft_wrap=True,
+                               highlight=False)
 
 
 def message_for(exc: BaseException) -> str | None:

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from passerelle.cli.safe_text import untrusted
+from passerelle.cli.safe_text import untrusted, visible
 
 app = typer.Typer(help="Local emulators of the vendor APIs (see docs/sandbox.md).", no_args_is_help=True)
 console = Console()
@@ -32,7 +32,7 @@ def sandbox_calls(url: str, option: str) -> Iterator[None]:
                        f"--port PORT`, or fix {option}") from exc
     except httpx.HTTPStatusError as exc:
         raise CliError(f"the sandbox at {url} answered {exc.response.status_code} on "
-                       f"{exc.request.method} {exc.request.url.path}: {exc.response.text[:200]}") from exc
+                       f"{exc.request.method} {exc.request.url.path}: {visible(exc.response.text[:200])}") from exc
 
 
 @app.command("serve")

@@ -219,8 +219,7 @@ class Receiver:
             try:
                 await self._checked(source.authenticate, request, known)
                 body = await read_body(request, self.body_limit, hold, self.settings.body_timeout_seconds)
-                if source.signed:
-                    await self._checked(source.verify, request, known, body)
+                await self._checked(source.verify, request, known, body)  # a no-op unless the source has one
                 deliveries = source.parse(body, link)
             except SourceError as exc:
                 if exc.status in (400, 422):  # a caller that passed the checks: each is worth a line

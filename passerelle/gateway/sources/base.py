@@ -88,7 +88,8 @@ class Source(ABC):
         verify_url_token(request, link)
 
     def verify(self, request: Request, link: KnownLink, body: bytes) -> None:
-        """Checks that need the body (a `signed` vendor's HMAC), once it is read: raise `Unauthorized`."""
+        """Checks that need the body (a `signed` vendor's HMAC), run on every call once its body is read:
+        raise `Unauthorized` (401), or another `SourceError` (e.g. `InvalidEnvelope`, 422)."""
         return None
 
     @abstractmethod
