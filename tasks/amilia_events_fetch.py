@@ -75,17 +75,20 @@ class AmiliaState:
 
     def persons_with(self, email: str) -> set[int]:
         """The organisation's persons with this e-mail: the listing's, corrected by the batch's fresh reads."""
+        return (self._index()[1].get(email, set()) - self.persons.keys()) | self._index()[2].get(email, set())
+
+    def _index(self) -> tuple:
+        """(key, listed e-mail → ids, fresh e-mail → ids, listed id → person): built once per state."""
         key = (id(self.everyone), len(self.persons))
-        if self._by_email is None or self._by_email[0] != key:  # indexed once per state, not per e-mail
+        if self._by_email is None or self._by_email[0] != key:
             listed: dict[str, set[int]] = {}
             fresh: dict[str, set[int]] = {}
             for index, people in ((listed, self.everyone or []), (fresh, self.persons.values())):
                 for p in people:
                     if (address := _email_of(p)) is not None:
                         index.setdefault(address, set()).add(int(p["Id"]))
-            self._by_email = (key, listed, fresh)
-        _, listed, fresh = self._by_email
-        return (listed.get(email, set()) - self.persons.keys()) | fresh.get(email, set())
+            self._by_email = (key, listed, fresh, {int(p["Id"]): p for p in self.everyone or []})
+        return self._by_email
 
     def shared(self, email: str) -> bool:
         """Whether the whole organisation must be read to plan this e-mail (:meth:`AmiliaReader.read_sharers`):
@@ -96,8 +99,8 @@ class AmiliaState:
         ids = self.persons_with(email)
         if len(ids) < 2:
             return False
-        records = {int(p["Id"]): p for p in self.everyone if int(p["Id"]) in ids} | {
-            p: self.persons[p] for p in ids if p in self.persons}
+        listed = self._index()[3]
+        records = {p: self.persons[p] if p in self.persons else listed[p] for p in ids}
         accounts = {r.get("AccountId") for r in records.values()}
         owner = self.owner_id(next(iter(accounts))) if len(accounts) == 1 else None
         return owner is None or owner not in ids or bool(records[owner].get("IsArchived"))
@@ -174,7 +177,17 @@ class AmiliaReader:
             persons -= _seen(state, "person")
         if live:
             await self._list_everyone(state)
+            await self._read_shared(state)
         return state
+
+    async def _read_shared(self, state: AmiliaState) -> None:
+        """Before planning: the e-mails of the batch's persons that others share are looked up at once (so
+        the batch is planned once). A failed lookup is left to the plan, which asks again and fails the events
+        touching those e-mails if it fails again."""
+        emails = {e for p in state.persons.values() if (e := _email_of(p)) and state.shared(e)}
+        if emails and await self.read_sharers(state, emails):
+            for email in emails:
+                (state.sharers or {}).pop(email, None)
 
     async def _list_everyone(self, state: AmiliaState) -> None:
         """`state.everyone`: the persons listing of at most `max_age` seconds ago, else listed now. A failed
@@ -213,11 +226,11 @@ class AmiliaReader:
         if not state.listed_now:  # a listing from an earlier batch finds them; their records are read fresh
             await _run(state, [(("person", p), _bind(self.amilia.get_person, p))
                                for p in sorted(set(found) - _seen(state, "person"))])
-            found = {p: state.persons[p] for p in found if p in state.persons}
+            found = {p: state.persons[p] for p in found if _email_of(state.persons.get(p) or {}) in emails}
         found |= {pid: p for pid, p in state.persons.items() if _email_of(p) in emails}
-        state.sharers = {}
+        state.sharers = {**(state.sharers or {}), **{email: [] for email in emails}}  # looked up, found or not
         for pid, person in sorted(found.items()):
-            state.sharers.setdefault(_email_of(person) or "", []).append(pid)
+            state.sharers[_email_of(person) or ""].append(pid)
             state.persons.setdefault(pid, person)
         accounts = {a for pid in found if (a := state.account_of(pid)) is not None}
         await _run(state, [(("account", a), _bind(self.amilia.get_account, a))

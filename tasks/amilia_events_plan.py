@@ -250,9 +250,9 @@ def _plan(events: list[AmiliaEvent], state: AmiliaState, since: date, today: dat
         given = live_groups(state, persons, accounts, {e: sharers[e] for e in {e for e, _ in pairs} & set(sharers)},
                             since)
         pairs = {(e, t) for e, t in pairs if t not in given.get(e, set())}
-    if state.sharers is None:  # to look up in the whole organisation, then plan again
-        shared = {e for e in planned_emails | {e for e, _ in pairs} if state.shared(e)}
-        plan.sharer_lookups = (archived_emails & planned_emails) | shared
+    # still to look up in the whole organisation (then the batch is planned again)
+    shared = {e for e in planned_emails | {e for e, _ in pairs} if state.shared(e)}
+    plan.sharer_lookups = ((archived_emails & planned_emails) | shared) - set(state.sharers or ())
     kept_ids = set()
 
     adds_by_pair: dict[Pair, set[int]] = defaultdict(set)
