@@ -143,3 +143,15 @@ class Org:
             "membershipPersons": [{k: h[k] for k in ("MembershipId", "PersonId", "AccountId", "PurchasedDate",
                                                       "EffectiveDate", "ExpirationDate")} for h in self.holders],
         }
+
+
+def contact(plan: Any, email: str) -> dict:
+    """The one planned contact of an address (a ContactPlan's `contacts` row)."""
+    rows = plan.contacts[plan.contacts["email"] == email].to_dict("records")
+    assert len(rows) == 1, f"expected one contact {email}, got {rows}"
+    return rows[0]
+
+
+def groups_of(plan: Any, email: str) -> set[str]:
+    """The static groups a ContactPlan gives an address."""
+    return set(plan.memberships.loc[plan.memberships["email"] == email, "group_title"])

@@ -20,7 +20,7 @@ from tasks.amilia_transforms import (
     plan_contacts,
     window_start,
 )
-from tests.amilia_factory import Org
+from tests.amilia_factory import Org, contact, groups_of
 
 TODAY = date(2026, 11, 23)
 
@@ -34,16 +34,6 @@ def plan(org: Org, months: int = 24):
 
 def emails(p) -> set[str]:
     return set(p.contacts["email"])
-
-
-def contact(p, email: str) -> dict:
-    rows = p.contacts[p.contacts["email"] == email].to_dict("records")
-    assert len(rows) == 1, f"expected one contact {email}, got {rows}"
-    return rows[0]
-
-
-def groups_of(p, email: str) -> set[str]:
-    return set(p.memberships.loc[p.memberships["email"] == email, "group_title"])
 
 
 @pytest.fixture

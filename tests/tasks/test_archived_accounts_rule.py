@@ -19,7 +19,7 @@ from tasks.amilia_events_plan import plan_batch
 from tasks.amilia_mapping import CLIENTS_GROUP
 from tasks.amilia_transforms import accounts_frame, enrolments_frame, persons_frame, plan_contacts, window_start
 from tasks.cyberimpact_diff import diff_contacts
-from tests.amilia_factory import Org
+from tests.amilia_factory import Org, contact, groups_of
 from tests.flows.test_amilia_webhooks_kit import envelope
 
 TODAY = date(2026, 11, 23)
@@ -34,16 +34,6 @@ def plan(org: Org):
     return plan_contacts(persons_frame(org.persons), accounts_frame(org.api_accounts()),
                          enrolments_frame(org.registrations, org.active_holders(),
                                           since=window_start(org.today, 24), until=org.today))
-
-
-def contact(p, email: str) -> dict:
-    rows = p.contacts[p.contacts["email"] == email].to_dict("records")
-    assert len(rows) == 1, rows
-    return rows[0]
-
-
-def groups_of(p, email: str) -> set[str]:
-    return set(p.memberships.loc[p.memberships["email"] == email, "group_title"])
 
 
 @pytest.fixture
