@@ -133,10 +133,12 @@ async def plan_events(ctx: EventContext, rows: list[InboxEvent]) -> PlannedBatch
 
 async def _plan_shared_emails(ctx: EventContext, batch: PlannedBatch, state: AmiliaState, emails: set[str]
                               ) -> None:
-    """The batch involves archived persons: look their e-mails up in the whole organisation and plan again,
-    so that an e-mail a live person shares is not archived and keeps that person's groups (seed: "Les
-    adresses courriel des personnes et du propriétaire du compte archivé seront retirées des groupes
-    d'activités et d'abonnements correspondants"). If a read fails, the events touching these e-mails fail."""
+    """The batch involves archived persons, or addresses other persons share: look these e-mails up in the
+    whole organisation and plan again, so that an e-mail a live person shares is not archived and keeps that
+    person's groups (seed: "Les adresses courriel des personnes et du propriétaire du compte archivé seront
+    retirées des groupes d'activités et d'abonnements correspondants"), and a shared address gets one
+    person's fields and keeps the groups any of them still gives. If a read fails, the events touching these
+    e-mails fail."""
     clock = time.perf_counter()
     errors = await ctx.reader.read_sharers(state, emails)
     batch.result.timings["amilia read"] += time.perf_counter() - clock

@@ -52,10 +52,13 @@ class AmiliaState:
     calls: int = 0
     everyone: list[dict[str, Any]] | None = None  # the organisation's persons (listing at most a minute old)
     listed_now: bool = False  # `everyone` was listed for this batch (its records are fresh)
+    listed_accounts: dict[int, dict[str, Any]] = field(default_factory=dict)  # the batch's accounts listing
     # Persons sharing an archived person's e-mail (docs/amilia-webhooks.md): e-mail → person ids, None until
     # looked up; the active holders of the live sharers' accounts.
     sharers: dict[str, list[int]] | None = None
     sharer_holders: list[dict[str, Any]] = field(default_factory=list)
+    sharer_accounts: set[int] = field(default_factory=set)  # the accounts `sharer_holders` covers
+    active_holders: list[dict[str, Any]] | None = None  # every active holder, read once per batch
     _by_email: tuple | None = field(default=None, repr=False, compare=False)  # see persons_with
 
     def owner_id(self, account_id: int | None) -> int | None:
@@ -157,9 +160,11 @@ class AmiliaReader:
             if ("everyone", 0) not in state.errors and ("everyone", 1) not in state.errors:
                 state.everyone = list(state.persons.values()) if ("everyone", 0) not in state.missing else None
                 self.listing_pages = -(-len(state.persons) // self.page_size) - (-len(state.accounts) // self.page_size)
+                state.listed_accounts = state.accounts
                 _keep_needed(state, persons, accounts, full_accounts)
                 if state.everyone is not None:
                     self._everyone, self._everyone_at, state.listed_now = state.everyone, time.monotonic(), True
+                await self._read_shared(state)
                 return state
             state.errors = {r: e for r, e in state.errors.items() if r[0] != "everyone"}
             state.persons, state.accounts, jobs = {}, {}, []  # the listing failed: one by one
@@ -233,6 +238,8 @@ class AmiliaReader:
             state.sharers[_email_of(person) or ""].append(pid)
             state.persons.setdefault(pid, person)
         accounts = {a for pid in found if (a := state.account_of(pid)) is not None}
+        state.accounts |= {a: state.listed_accounts[a] for a in accounts - set(state.accounts)
+                           if a in state.listed_accounts}
         await _run(state, [(("account", a), _bind(self.amilia.get_account, a))
                            for a in sorted(accounts - _seen(state, "account"))])
         accounts = {a for a in accounts if a in state.accounts}  # archived ones too: consent, ranking
@@ -242,19 +249,26 @@ class AmiliaReader:
 
     async def _read_enrolments(self, state: AmiliaState, accounts: set[int]) -> None:
         """The registrations of `accounts` and the active holders (of these accounts) of every membership on
-        sale — what the initial sync reads, for these accounts."""
+        sale — what the initial sync reads, for these accounts. Read once per batch however many lookups it
+        makes; `state.sharer_holders` covers every account looked up."""
         answers: dict[Resource, Any] = {}
         await _run(state, [(("registrations", a), _bind(self.amilia.list_account_registrations, a))
                            for a in sorted(accounts - set(state.registrations))]
-                   + [(("memberships", 0), self.amilia.list_memberships)], answers)
-        if ("memberships", 0) in state.missing:
-            state.errors.setdefault(("memberships", 0), "Amilia: the memberships listing answered 404")
-        names = {int(m["Id"]): m.get("Name") for m in answers.get(("memberships", 0)) or []}
-        await _run(state, [(("active holders", m), _bind(self.amilia.list_membership_persons, m, "Active"))
-                           for m in sorted(names)], answers)
-        state.sharer_holders = [{**row, "MembershipName": row.get("MembershipName") or names[m]}
-                                for m in sorted(names) for row in answers.get(("active holders", m)) or []
-                                if row.get("AccountId") in accounts]
+                   + ([(("memberships", 0), self.amilia.list_memberships)] if state.active_holders is None else []),
+                   answers)
+        if state.active_holders is None:
+            if ("memberships", 0) in state.missing:
+                state.errors.setdefault(("memberships", 0), "Amilia: the memberships listing answered 404")
+            names = {int(m["Id"]): m.get("Name") for m in answers.get(("memberships", 0)) or []}
+            before = set(state.errors)
+            await _run(state, [(("active holders", m), _bind(self.amilia.list_membership_persons, m, "Active"))
+                               for m in sorted(names)], answers)
+            if ("memberships", 0) not in state.errors and set(state.errors) == before:
+                state.active_holders = [{**row, "MembershipName": row.get("MembershipName") or names[m]}
+                                        for m in sorted(names) for row in answers.get(("active holders", m)) or []]
+        state.sharer_accounts |= accounts
+        state.sharer_holders = [row for row in state.active_holders or []
+                                if row.get("AccountId") in state.sharer_accounts]
 
 
 def remember_and_resolve(events: list[AmiliaEvent], organization: str, window_start: date,

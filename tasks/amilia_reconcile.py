@@ -58,6 +58,10 @@ def extra_memberships(plan: ContactPlan, members: list[dict], group_titles_by_id
     groups Passerelle does not manage, are never touched; an Amilia contact is one in "Clients Amilia",
     whether or not it still has a live enrolment.
 
+    An address still registered in an activity through another account (a live registration of the window)
+    keeps its group: the plan's pairs are per e-mail, over every account — the webhooks' keep rule is the
+    same (docs/amilia-webhooks.md, "Keep rule of a cancellation").
+
     Archived persons and accounts: the plan gives no group from their enrolments — also to an address a live
     person shares (:func:`tasks.amilia_transforms.plan_contacts`) — while their activities and memberships
     stay managed. So the memberships only an archived account gave are extra here, a lost archive webhook is

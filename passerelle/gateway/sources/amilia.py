@@ -11,6 +11,10 @@
   `{context in lower case}:{Payload.Id}`. Ids are written without quotes: `{"Id": 501}` and the thin
   Delete payload `{"Id": "501"}` give the same key.
 - The inbox row's `payload` is the whole envelope, as received.
+- `OrganizationId` must be numeric (Amilia always sends the number). Whether it is the link's organisation is
+  checked by the drain, which knows the link's credentials (an id, or a store slug whose number Amilia's
+  answers give): an event of another organisation is dead there, never applied (docs/amilia-webhooks.md,
+  "The organisation check").
 """
 
 from __future__ import annotations
