@@ -148,16 +148,18 @@ def child_sync(spec: dict[str, Any], out: Path, profile: Path | None) -> None:
             timeline.append((time.perf_counter(), me.memory_info().rss / 2**20, total / 2**20))
             stop.wait(0.05)
 
-    # Stage marks: the flow reports its stages to the store through `update_progress`; wrap the name the
-    # flow module calls (this process only; no product file is changed).
+    # Stage marks: the flow reports its stages through passerelle.progress, which writes them to the store
+    # with `update_progress`; wrap the name that module calls (this process only; no product file is changed).
+    import passerelle.progress as progress_module
+
     marks: list[tuple[str, float]] = []
-    report_progress = flow_module.update_progress
+    report_progress = progress_module.update_progress
 
     def marked_progress(run_id: int, stage: str, done: int, total: int) -> None:
         marks.append((stage, time.perf_counter()))
         report_progress(run_id, stage, done, total)
 
-    flow_module.update_progress = marked_progress
+    progress_module.update_progress = marked_progress
 
     with httpx.Client(base_url=spec["sandbox_url"], timeout=60) as control:
         for vendor in ("amilia", "cyberimpact"):
