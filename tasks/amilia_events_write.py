@@ -93,12 +93,8 @@ class CyberimpactSide:
         if any(cf.name not in self.field_ids for cf in CUSTOM_FIELDS):
             snapshot = CyberimpactSnapshot(await self.client.get_account(), fields, groups, [], set())
             missing = check_custom_field_room.fn(snapshot)
-            try:
-                self.field_ids = await ensure_custom_fields.fn(self.client, snapshot, missing)
-            except ValidationError:  # another drain created them meanwhile
-                self.field_ids = {f["name"]: str(f["id"]) for f in await self.client.list_custom_fields()}
-                if any(cf.name not in self.field_ids for cf in CUSTOM_FIELDS):
-                    raise
+            # a field another drain or the sync creates meanwhile is looked up by ensure_custom_fields itself
+            self.field_ids = await ensure_custom_fields.fn(self.client, snapshot, missing)
         await self.ensure_groups({CLIENTS_GROUP}, {ARCHIVED_GROUP: archived_criteria(self.field_ids[ARCHIVED_FIELD])})
 
     def _set_groups(self, groups: list[dict[str, Any]]) -> None:

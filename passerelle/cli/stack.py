@@ -106,11 +106,12 @@ def check_ports(ports: dict[str, int]) -> None:
                              f"choose another with `make up {make_var}=…` or `passerelle up {option} …`")
 
 
-def _wait_http(url: str, what: str, pid: int, timeout: float = 180.0) -> None:
+def _wait_http(url: str, what: str, name: str, pid: int, timeout: float = 180.0) -> None:
+    """Wait for the process `name` (its log: <stack>/<name>.log) to answer on `url`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not _alive(pid):
-            raise StackError(f"{what} exited while starting; see {_stack_dir() / (_log_name(what))}")
+            raise StackError(f"{what} exited while starting; see {_stack_dir() / f'{name}.log'}")
         try:
             if httpx.get(url, timeout=2).status_code < 500:
                 return
@@ -118,10 +119,6 @@ def _wait_http(url: str, what: str, pid: int, timeout: float = 180.0) -> None:
             pass
         time.sleep(0.5)
     raise StackError(f"{what} did not answer on {url} within {timeout:.0f} s; see {_stack_dir()}")
-
-
-def _log_name(what: str) -> str:
-    return {"Prefect server": "prefect-server", "webhook gateway": "gateway"}.get(what, what) + ".log"
 
 
 def _verify_prefect(api: str, home: str) -> None:
@@ -185,9 +182,9 @@ def _up(prefect_port: int, sandbox_port: int, gateway_port: int, persons: int) -
     server = _start("prefect-server", [_bin("prefect"), "server", "start", "--host", "127.0.0.1", "--port",
                                        str(prefect_port)], env)
     sandbox = _start("sandbox", [_bin("passerelle"), "sandbox", "serve", "--port", str(sandbox_port)], env)
-    _wait_http(f"{api}/health", "Prefect server", server)
+    _wait_http(f"{api}/health", "Prefect server", "prefect-server", server)
     _verify_prefect(api, settings["PREFECT_HOME"])
-    _wait_http(f"http://127.0.0.1:{sandbox_port}/_sandbox/healthz", "sandbox", sandbox)
+    _wait_http(f"http://127.0.0.1:{sandbox_port}/_sandbox/healthz", "sandbox", "sandbox", sandbox)
     prefect_env.write_stack_env(settings)
     console.print("Prefect server and sandbox are up; deploying…")
     _run([_bin("prefect"), "work-pool", "create", "passerelle", "--type", "process", "--overwrite"], env)
@@ -196,7 +193,7 @@ def _up(prefect_port: int, sandbox_port: int, gateway_port: int, persons: int) -
           "--persons", str(persons)], env)
     _start("worker", [_bin("prefect"), "worker", "start", "--pool", "passerelle"], env)
     gateway = _start("gateway", [_bin("passerelle"), "gateway", "serve", "--port", str(gateway_port)], env)
-    _wait_http(f"http://127.0.0.1:{gateway_port}/healthz", "webhook gateway", gateway)
+    _wait_http(f"http://127.0.0.1:{gateway_port}/healthz", "webhook gateway", "gateway", gateway)
     hook = subprocess.run([_bin("passerelle"), "hooks", "add", "amilia", "--link", "default", "--base-url",
                            f"http://127.0.0.1:{gateway_port}"], env=env, capture_output=True, text=True)
     return hook.stdout.strip() if hook.returncode == 0 else ""
