@@ -51,8 +51,11 @@ bench: $(STAMP)
 clean:
 	rm -rf .passerelle .pytest_cache .ruff_cache
 
+# `make up AUTH=1`: the Prefect server requires basic auth; `make up EXPOSE=1`: it listens on 0.0.0.0 (with
+# auth, behind a TLS proxy; docs/deployment.md "The Prefect server's door: authentication").
 up: $(STAMP)
-	$(BIN)/passerelle up --prefect-port $(PREFECT_PORT) --sandbox-port $(SANDBOX_PORT) --gateway-port $(GATEWAY_PORT)
+	$(BIN)/passerelle up --prefect-port $(PREFECT_PORT) --sandbox-port $(SANDBOX_PORT) --gateway-port $(GATEWAY_PORT) \
+	  $(if $(filter 1 yes true,$(AUTH)),--auth) $(if $(filter 1 yes true,$(EXPOSE)),--expose)
 
 down:
 	@test -x $(BIN)/passerelle && $(BIN)/passerelle down || true

@@ -9,8 +9,7 @@ finds nothing to fix.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -22,8 +21,7 @@ from prefect.utilities.annotations import quote
 from pydantic import Field
 
 from passerelle.progress import RunProgress, artifact_key, window_run_name
-from passerelle.store import finish_sync_run, start_sync_run
-from passerelle.store.effects import acquire_lease, release_lease, renew_lease
+from passerelle.store import finish_sync_run, live_sync_run
 from tasks.amilia_reconcile import describe_drift, extra_memberships, remove_memberships
 from tasks.amilia_sync import (
     Day,
@@ -41,29 +39,7 @@ from tasks.amilia_transforms import window_start
 from tasks.links import open_link
 
 RECONCILE_KIND = "amilia_reconcile"
-LEASE_SECONDS = 60.0  # one reconciliation per link: the store lease `amilia-reconcile:<link>`, renewed while it runs
 STAGES = ("reading Amilia and Cyberimpact", "comparing", "repairing", "done")
-
-
-@contextlib.asynccontextmanager
-async def one_per_link(link: str, holder: str) -> AsyncIterator[bool]:
-    """Hold the link's reconciliation lease while the block runs (yields False when another run holds it)."""
-    name = f"amilia-reconcile:{link}"
-    if not acquire_lease(name, holder, LEASE_SECONDS):
-        yield False
-        return
-
-    async def renew() -> None:
-        while True:
-            await asyncio.sleep(LEASE_SECONDS / 3)
-            renew_lease(name, holder, LEASE_SECONDS)
-
-    renewer = asyncio.create_task(renew())
-    try:
-        yield True
-    finally:
-        renewer.cancel()
-        release_lease(name, holder)
 
 
 def _run_name() -> str:
@@ -92,21 +68,23 @@ async def amilia_reconcile(
         The drift found per kind, and whether it was repaired; `notes` explain the counts; `busy` is true when
         another reconciliation of the link was running (this run then did nothing).
     """
-    holder = str(flow_run.id or datetime.now(UTC).timestamp())
-    async with one_per_link(link, holder) as mine:
-        if not mine:
+    holder = str(flow_run.id or uuid.uuid4())
+    # One reconciliation per link at a time: the store lease `amilia-reconcile:<link>`, renewed by the run's
+    # heartbeat thread; a run whose process died loses it within run_stale_after_seconds (passerelle/store/runs.py).
+    with live_sync_run(RECONCILE_KIND, link, lease=f"amilia-reconcile:{link}", holder=holder, dry_run=dry_run,
+                       flow_run_id=str(flow_run.id or "")) as run_id:
+        if run_id is None:
             message = (f"Another reconciliation of link {link!r} is running; it covers this one, so this run "
                        f"did nothing.")
             get_run_logger().info(message)
             return Completed(message=message, data={"link": link, "dry_run": dry_run, "busy": True})
-        return await _reconcile(link, months, dry_run, as_of)
+        return await _reconcile(run_id, link, months, dry_run, as_of)
 
 
-async def _reconcile(link: str, months: int, dry_run: bool, as_of: date | None) -> Any:
+async def _reconcile(run_id: int, link: str, months: int, dry_run: bool, as_of: date | None) -> Any:
     logger = get_run_logger()
     until = as_of or datetime.now(UTC).date()
     since = window_start(until, months)
-    run_id = start_sync_run(RECONCILE_KIND, link, dry_run=dry_run, flow_run_id=str(flow_run.id or ""))
     key = artifact_key("amilia-reconcile", link, dry_run=dry_run)
     progress = RunProgress(f"{key}-progress", f"Reconciliation of link {link!r}" + (" (dry run)" if dry_run else ""),
                            run_id=run_id)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
@@ -18,7 +19,7 @@ from prefect.utilities.annotations import quote
 from pydantic import Field
 
 from passerelle.progress import RunProgress, artifact_key, window_run_name
-from passerelle.store import finish_sync_run, set_watermark, start_sync_run
+from passerelle.store import finish_sync_run, live_sync_run, set_watermark
 from tasks.amilia_mapping import ARCHIVED_GROUP
 from tasks.amilia_sync import (
     Day,
@@ -73,10 +74,24 @@ async def amilia_initial_sync(
         The summary: counts of contacts created, updated, unchanged and skipped (with reasons), group
         memberships added, groups and custom fields created, and rejected contacts; `notes` explain them.
     """
+    holder = str(flow_run.id or uuid.uuid4())
+    # One initial sync per link at a time: the store lease `amilia-initial-sync:<link>`, renewed by the run's
+    # heartbeat thread; a run whose process died loses it within run_stale_after_seconds (passerelle/store/runs.py).
+    with live_sync_run(SYNC_KIND, link, lease=f"amilia-initial-sync:{link}", holder=holder, dry_run=dry_run,
+                       flow_run_id=str(flow_run.id or "")) as run_id:
+        if run_id is None:
+            message = (f"Another initial sync of link {link!r} is running, so this run did nothing; its summary "
+                       f"will say what it changed.")
+            get_run_logger().info(message)
+            return Completed(message=message, data={"link": link, "dry_run": dry_run, "busy": True,
+                                                    "notes": [message]})
+        return await _initial_sync(run_id, link, months, dry_run, as_of)
+
+
+async def _initial_sync(run_id: int, link: str, months: int, dry_run: bool, as_of: date | None) -> Any:
     logger = get_run_logger()
     until = as_of or datetime.now(UTC).date()
     since = window_start(until, months)
-    run_id = start_sync_run(SYNC_KIND, link, dry_run=dry_run, flow_run_id=str(flow_run.id or ""))
     key = artifact_key("amilia-sync", link, dry_run=dry_run)
     progress = RunProgress(f"{key}-progress", f"Initial sync of link {link!r}" + (" (dry run)" if dry_run else ""),
                            run_id=run_id)

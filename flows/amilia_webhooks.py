@@ -23,7 +23,7 @@ from pydantic import Field
 from connectors._http import RetryPolicy
 from passerelle.progress import RunProgress, run_name
 from passerelle.progress import artifact_key as _key
-from passerelle.store import inbox
+from passerelle.store import inbox, reap_stale_runs
 from passerelle.store.effects import lease_holder
 from tasks.amilia_events import plan_amilia_events, prepare_cyberimpact, write_cyberimpact_changes
 from tasks.amilia_events_drain import DrainOptions, DrainReport, Steps, drain, drain_lease_name
@@ -78,6 +78,8 @@ async def process_amilia_events(
     logger = get_run_logger()
     worker = str(flow_run.id or uuid.uuid4())
     report = DrainReport(link=link, worker=worker)
+    for run_id in reap_stale_runs():  # every minute by its schedule: syncs whose process died say so
+        logger.warning("Sync run %s stopped giving signs of life: recorded as crashed", run_id)
     holder = lease_holder(drain_lease_name(link))
     if holder is not None and holder != worker:  # the drain below would say the same, after opening the link
         report.busy = True

@@ -17,6 +17,12 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL of the store; default: a SQLite file under `home`. "
         "PostgreSQL: postgresql+psycopg://user@host:5432/db")
 
+    run_heartbeat_seconds: float = Field(
+        30.0, gt=0, description="how often a running sync or reconciliation marks its store row alive")
+    run_stale_after_seconds: float = Field(
+        120.0, gt=0, description="a run whose row was not marked alive for this long is recorded as crashed, "
+        "and the next run of its link may start")
+
     @property
     def store_url(self) -> str:
         if self.database_url:

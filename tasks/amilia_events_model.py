@@ -29,6 +29,7 @@ SKIP = "skip"
 SKIP_CONTEXT = "{context} events are not sync triggers"
 SKIP_ACTION = "unknown action {action!r}"
 SKIP_THIN_REGISTRATION = "registration payload without Person/AccountOwner"
+SKIP_NO_ACTIVITY = "registration without an activity (no Program or Activity name): no group to give"
 SKIP_UNKNOWN_REGISTRATION = "unknown registration"  # a Delete with only an Id never seen: reconciliation settles it
 SKIP_THIN_MEMBERSHIP = "membership payload without PersonId/MembershipId"
 SKIP_OLD_REGISTRATION = "registration created before the 24-month window"
@@ -177,13 +178,14 @@ def _registration(ev: AmiliaEvent, reg: dict[str, Any], action: str, window_star
         else:
             ev.reason = SKIP_THIN_REGISTRATION
         return
+    if not registration_title(reg):  # the seed's registration rules are about an activity's group
+        ev.reason = SKIP_NO_ACTIVITY
+        return
     ev.person_id = _int(person.get("Id"), "Registration Person.Id")
     ev.owner_id = _opt_int(owner.get("Id"))
     ev.account_id = _opt_int(owner.get("AccountId"))
     ev.activity_id = _opt_int((reg.get("Activity") or {}).get("Id"))
     ev.record, ev.title = reg, registration_title(reg)
-    if not ev.title:
-        raise BadPayload("Registration without Program or Activity name")
     if action == "Delete" or reg.get("IsCancelled"):
         ev.kind = REGISTRATION_CANCEL
     elif str(reg.get("DateCreated") or "")[:10] < window_start.isoformat():

@@ -7,6 +7,9 @@ run on the worker before the flow starts. Prefect's `ParameterSchema` drops extr
 `prefect deploy` rebuilds the schema from the flow, so prefect.yaml cannot say it: after deploying, each
 deployment of prefect.yaml gets its flow's schema with `additionalProperties: false`, and such a run is
 refused at creation (HTTP 409, the name given). `passerelle up` deploys this way.
+
+prefect.yaml's top-level `automations` list (which `prefect deploy` ignores) is then applied: each automation
+is created, or updated when one of that name exists, so deploying twice leaves one of each.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from prefect.events.schemas.automations import AutomationCore
     from prefect.flows import Flow
 
 console = Console()
@@ -62,13 +66,52 @@ async def make_parameters_strict(deployments: dict[str, Flow]) -> list[str]:
     return list(deployments)
 
 
+def prefect_yaml_automations(path: Path | str = "prefect.yaml") -> list[AutomationCore]:
+    """The automations of a prefect.yaml (its top-level `automations` list), validated by Prefect's model."""
+    import yaml
+    from prefect.events.schemas.automations import AutomationCore
+    from pydantic import ValidationError
+
+    out = []
+    for index, spec in enumerate(yaml.safe_load(Path(path).read_text()).get("automations") or []):
+        try:
+            out.append(AutomationCore.model_validate(spec))
+        except ValidationError as exc:
+            name = spec.get("name", f"#{index + 1}") if isinstance(spec, dict) else f"#{index + 1}"
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise typer.BadParameter(f"{path}: automation {name!r}: {where}: {first['msg']}") from None
+    return out
+
+
+async def apply_automations(automations: list[AutomationCore]) -> list[str]:
+    """Create each automation, or update the one of the same name (several of that name: the first is
+    updated, the others deleted). Returns what was done, one line each."""
+    from prefect.client.orchestration import get_client
+
+    done = []
+    async with get_client() as client:
+        for automation in automations:
+            existing = await client.read_automations_by_name(automation.name)
+            if existing:
+                await client.update_automation(existing[0].id, automation)
+                for extra in existing[1:]:
+                    await client.delete_automation(extra.id)
+                done.append(f"automation {automation.name!r} updated")
+            else:
+                await client.create_automation(automation)
+                done.append(f"automation {automation.name!r} created")
+    return done
+
+
 def deploy(
     prefect_yaml: Path = typer.Option(Path("prefect.yaml"), help="the deployments to create or update"),
     strict_only: bool = typer.Option(False, "--strict-only",
                                      help="do not run `prefect deploy`; only make the deployments strict"),
 ) -> None:
     """Create or update every deployment of prefect.yaml (`prefect deploy --all`), refusing unknown
-    parameter names at run creation."""
+    parameter names at run creation, and its automations."""
+    automations = prefect_yaml_automations(prefect_yaml)  # a malformed one stops before anything is deployed
     if not strict_only:
         prefect = str(Path(sys.executable).with_name("prefect"))
         done = subprocess.run([prefect, "--no-prompt", "deploy", "--all", "--prefect-file", str(prefect_yaml)])
@@ -77,3 +120,6 @@ def deploy(
     changed = asyncio.run(make_parameters_strict(prefect_yaml_flows(prefect_yaml)))
     console.print("unknown parameter names are now refused at run creation by: " + ", ".join(changed),
                   markup=False, highlight=False)
+    if not strict_only:
+        for line in asyncio.run(apply_automations(automations)):
+            console.print(line, markup=False, highlight=False)

@@ -82,6 +82,8 @@ def message_for(exc: BaseException) -> str | None:
     httpx = sys.modules.get("httpx")
     if httpx is not None and isinstance(exc, httpx.TransportError):
         return _unreachable_message(exc)
+    if httpx is not None and isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code == 401:
+        return _refused_message(exc)
     if isinstance(exc, RuntimeError) and str(exc).startswith(_EPHEMERAL_TIMEOUT):
         waited = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "20")
         return (f"Prefect's temporary server did not start within {waited} s: start the stack with "
@@ -125,6 +127,17 @@ def _unreachable_message(exc) -> str:
         return (f"the Prefect API at {api} could not be reached ({reason}): start it with `passerelle up`, "
                 f"or fix PREFECT_API_URL")
     return f"could not reach {url} ({reason}): check that it is running and the address is right"
+
+
+def _refused_message(exc) -> str | None:
+    """A 401 from the Prefect API: its server requires basic auth (PREFECT_SERVER_API_AUTH_STRING)."""
+    api = os.environ.get("PREFECT_API_URL", "")
+    if not api or not str(exc.request.url).startswith(api.rstrip("/")):
+        return None
+    given = "a wrong PREFECT_API_AUTH_STRING" if os.environ.get("PREFECT_API_AUTH_STRING") else "no credentials"
+    return (f"the Prefect API at {api} refused {given} (401): set PREFECT_API_AUTH_STRING=user:password to the "
+            f"server's PREFECT_SERVER_API_AUTH_STRING (a stack started with `passerelle up --auth` keeps it in "
+            f"its stack.env)")
 
 
 def ensure_can_listen(host: str, port: int, what: str = "--port") -> None:

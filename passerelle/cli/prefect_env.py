@@ -4,6 +4,8 @@
   (`<PASSERELLE_HOME>/stack/stack.env`: `PREFECT_API_URL`, `PREFECT_HOME`, …) is applied, so `connect`,
   `sync` and `hooks` read and write the Blocks the stack's UI shows, with no environment variable to set.
   The Makefile includes the same file for the `prefect` it runs (`make prefect ARGS=…`).
+  When the stack's server requires basic auth (`passerelle up --auth` / `--expose`), the file also holds
+  `PREFECT_API_AUTH_STRING` (`user:password`): it is written with mode 0600, readable by its owner only.
 - Otherwise Prefect's home is `<PASSERELLE_HOME>/prefect` (the database an embedded Prefect and the stack's
   server share), never `~/.prefect`.
 
@@ -33,12 +35,18 @@ def prefect_home(home: Path | None = None) -> Path:
 
 
 def write_stack_env(values: dict[str, str], home: Path | None = None) -> Path:
-    """Write the running stack's settings (`KEY=value` lines, readable by make, `set -a; .` and us)."""
+    """Write the running stack's settings (`KEY=value` lines, readable by make, `set -a; .` and us).
+
+    The file may hold the Prefect API's auth string: it is created with mode 0600 (never readable by
+    others, not even for a moment), and a file left with a wider mode is narrowed before it is written."""
     path = stack_dir(home) / STACK_ENV
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = ["# Written by `passerelle up`, removed by `passerelle down`: the Prefect this stack runs."]
     lines += [f"{key}={shlex.quote(value)}" for key, value in values.items()]
-    path.write_text("\n".join(lines) + "\n")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write("\n".join(lines) + "\n")
     return path
 
 

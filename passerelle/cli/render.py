@@ -27,8 +27,10 @@ def summary_table(summary: dict[str, Any], title: str | None = None) -> Table:
 
 
 def print_summary(console: Console, summary: dict[str, Any], title: str | None = None) -> None:
-    """The counts, then the sentences that explain them (the same as the run's artifact in the Prefect UI)."""
-    console.print(summary_table(summary, title))
+    """The counts, then the sentences that explain them (the same as the run's artifact in the Prefect UI).
+    A run that found another run of its link busy has no counts, only its note."""
+    if "counts" in summary:
+        console.print(summary_table(summary, title))
     print_notes(console, summary.get("notes", []))
     for failure in summary.get("failures", [])[:10]:
         console.print(Text.assemble(("rejected", "yellow"), ": ",

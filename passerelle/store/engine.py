@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 import orjson
-from sqlalchemy import event
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, create_engine
@@ -85,10 +85,35 @@ def _engine_for(url: str) -> Engine:
                                json_deserializer=_json_loads)
     try:
         SQLModel.metadata.create_all(engine)
+        add_missing_columns(engine)
     except OperationalError as exc:  # cannot connect or open; not cached: the next call tries again
         engine.dispose()
         raise StoreUnavailable(describe_store_error(url, exc)) from exc
     return engine
+
+
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Add the nullable columns a newer Passerelle declares to a store an older one created (`create_all`
+    creates missing tables only), e.g. ``sync_run.heartbeat_at``. Returns ``table.column`` of each added."""
+    inspector = inspect(engine)
+    guard = "IF NOT EXISTS " if engine.dialect.name == "postgresql" else ""  # two processes starting at once
+    added = []
+    for table in SQLModel.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present or not column.nullable:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            try:
+                with engine.begin() as conn:
+                    conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN {guard}"{column.name}" {kind}'))
+            except OperationalError as exc:  # SQLite: another process added it meanwhile
+                if "duplicate column" not in str(exc):
+                    raise
+            added.append(f"{table.name}.{column.name}")
+    return added
 
 
 def get_engine(url: str | None = None) -> Engine:

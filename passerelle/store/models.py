@@ -23,12 +23,13 @@ class SyncRun(SQLModel, table=True):
     link: str = Field(index=True, description="the pair of credential Blocks the run used")
     flow_run_id: str | None = None
     dry_run: bool = False
-    status: str = Field(default="running", description="running, completed or failed")
+    status: str = Field(default="running", description="running, completed, failed or crashed (its process died)")
     stage: str = ""
     progress_done: int = 0
     progress_total: int = 0
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+    heartbeat_at: datetime | None = Field(default=None, description="last sign of life of a running run")
     summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     error: str | None = Field(default=None, sa_column=Column(Text))
 

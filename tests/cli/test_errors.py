@@ -203,6 +203,20 @@ def test_unreachable_prefect_api_names_the_setting(monkeypatch) -> None:
     assert other.startswith("could not reach http://h:1/p ") and "abc" not in other
 
 
+def test_a_prefect_api_refusing_us_names_the_auth_setting(monkeypatch) -> None:
+    """A stack started with `passerelle up --auth` answers 401 to a client without its string: one line."""
+    import httpx
+
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
+    monkeypatch.setenv("PREFECT_API_AUTH_STRING", "admin:wrong-secret")
+    request = httpx.Request("POST", "http://127.0.0.1:4200/api/block_documents/filter")
+    refused = httpx.HTTPStatusError("401", request=request, response=httpx.Response(401, request=request))
+    text = message_for(refused)
+    assert "refused a wrong PREFECT_API_AUTH_STRING (401)" in text and "wrong-secret" not in text
+    vendor = httpx.Request("GET", "http://vendor.example/api")
+    assert message_for(httpx.HTTPStatusError("401", request=vendor, response=httpx.Response(401))) is None
+
+
 def test_outside_text_in_names_is_not_markup(runner) -> None:
     result = runner.invoke(app, ["hooks", "remove", "amilia", "--link", "[/x]"])
     assert result.exit_code == 1 and "no amilia link '[/x]'" in result.output, result.output

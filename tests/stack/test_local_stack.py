@@ -107,7 +107,9 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     user_home = home / "user-home"  # stands in for ~: nothing may write to ~/.prefect
     user_home.mkdir()
     env = {**os.environ, "PASSERELLE_HOME": str(home), "PREFECT_WORKER_QUERY_SECONDS": "2",
-           "PASSERELLE_GATEWAY_NUDGE_SECONDS": "0.5", "HOME": str(user_home)}
+           "PASSERELLE_GATEWAY_NUDGE_SECONDS": "0.5", "HOME": str(user_home),
+           # sync runs beat every 10 s and are dead after 45 s without a beat (defaults: 30 s and 120 s)
+           "PASSERELLE_RUN_HEARTBEAT_SECONDS": "10", "PASSERELLE_RUN_STALE_AFTER_SECONDS": "45"}
     for name in ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_PROFILES_PATH"):  # as a user's shell has them
         env.pop(name, None)
     up = subprocess.run([PASSERELLE, "up", "--prefect-port", str(ports["prefect"]), "--sandbox-port",
@@ -285,6 +287,77 @@ def test_interval_schedule_produces_runs_that_the_worker_completes(stack: Stack)
     runs = [(r["name"], r["state"]["type"], r.get("auto_scheduled")) for r in stack.flow_runs("amilia-webhooks")]
     assert completed, f"no scheduled amilia-webhooks run completed within 4 minutes: {runs}"
     assert "Traceback" not in stack.server_log()
+
+
+def _flow_run_pids(run_id: str) -> list[int]:
+    """The processes running a flow run (Prefect gives them PREFECT__FLOW_RUN_ID)."""
+    pids = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"PREFECT__FLOW_RUN_ID={run_id}".encode() in environ.read_bytes().split(b"\0"):
+                pids.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return pids
+
+
+def _store_row(home: Path, flow_run_id: str) -> tuple[str, str] | None:
+    """(status, error) of the store's sync-run row of a flow run, read as it is (no reaping on read)."""
+    import sqlite3
+
+    with sqlite3.connect(home / "passerelle.db", timeout=30) as db:
+        return db.execute("SELECT status, error FROM sync_run WHERE flow_run_id = ?", (flow_run_id,)).fetchone()
+
+
+def test_a_run_whose_machine_died_turns_crashed_and_the_next_run_of_its_link_starts(stack: Stack):
+    """Hardening issue, part 5: the worker and the flow's process killed with SIGKILL (a lost machine or
+    container). Prefect's run turns Crashed (heartbeats stop; the `crash-silent-flow-runs` automation of
+    prefect.yaml), the store's run row turns crashed (its own heartbeat stops; the drain's every-minute run
+    records it), and a new initial sync of the link runs to completion once a worker is back."""
+    from passerelle.cli import prefect_env
+
+    slow = {"latency_ms": 20_000}  # every vendor call takes 20 s: the run is still at its first calls when killed
+    httpx.put(f"{stack.sandbox}/_sandbox/faults", json={"amilia": slow, "cyberimpact": slow},
+              timeout=10).raise_for_status()
+    try:
+        run = prefect_call("POST", f"{stack.api}/deployments/{stack.deployment_id('amilia-initial-sync')}"
+                           "/create_flow_run", json={"parameters": {"link": "default"}}).json()
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not (_flow_run_pids(run["id"]) and _store_row(stack.home, run["id"])):
+            time.sleep(0.5)
+        assert _store_row(stack.home, run["id"]) == ("running", None), "the run never started"
+        time.sleep(5)  # its first heartbeat reaches Prefect
+        worker_pid = int((stack.home / "stack" / "worker.pid").read_text())
+        os.killpg(worker_pid, 9)
+        for pid in _flow_run_pids(run["id"]):
+            os.kill(pid, 9)
+        killed_at = time.monotonic()
+    finally:
+        httpx.put(f"{stack.sandbox}/_sandbox/faults", json={"amilia": {}, "cyberimpact": {}}, timeout=10)
+    # a worker again (as a restarted machine would start one), stopped by `passerelle down` through its PID file
+    env = {**stack.env, **prefect_env.read_stack_env(stack.home)}
+    log = open(stack.home / "stack" / "worker.log", "ab")  # noqa: SIM115 - handed to the worker
+    worker = subprocess.Popen([str(Path(sys.executable).with_name("prefect")), "worker", "start", "--pool",
+                               "passerelle"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    (stack.home / "stack" / "worker.pid").write_text(str(worker.pid))
+
+    crashed = stack.wait_run(run["id"], timeout=240)
+    assert crashed["state"]["type"] == "CRASHED", crashed["state"]
+    assert "No heartbeat for 90 s" in crashed["state"]["message"]
+    assert time.monotonic() - killed_at < 240
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and _store_row(stack.home, run["id"])[0] == "running":
+        time.sleep(2)
+    status, error = _store_row(stack.home, run["id"])
+    assert status == "crashed" and "the process running it died" in error
+
+    again = prefect_call("POST", f"{stack.api}/deployments/{stack.deployment_id('amilia-initial-sync')}"
+                         "/create_flow_run", json={"parameters": {"link": "default"}}).json()
+    done = stack.wait_run(again["id"], timeout=300)
+    assert done["state"]["type"] == "COMPLETED", done["state"]
+    assert "Another initial sync" not in (done["state"]["message"] or "")
+    assert _store_row(stack.home, again["id"])[0] == "completed"
 
 
 def test_prefect_server_log_has_no_traceback(stack: Stack):

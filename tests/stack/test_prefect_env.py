@@ -60,3 +60,18 @@ def test_values_with_spaces_survive_the_settings_file(tmp_path):
     sourced = subprocess.run(["sh", "-c", f'set -a; . "{tmp_path}/stack/stack.env"; printf %s "$PREFECT_HOME"'],
                              capture_output=True, text=True, check=True)
     assert sourced.stdout == str(tmp_path / "a b")
+
+
+def test_the_stack_auth_string_reaches_the_cli_and_make_prefect(tmp_path, monkeypatch):
+    """`passerelle up --auth`: the CLI (and `make prefect`, which sources the file) sends the stack's auth."""
+    monkeypatch.setenv("PASSERELLE_HOME", str(tmp_path))
+    prefect_env.write_stack_env({"PREFECT_API_URL": "http://127.0.0.1:4311/api",
+                                 "PREFECT_API_AUTH_STRING": "admin:s3-cr_et"}, tmp_path)
+    (tmp_path / "stack" / "prefect-server.pid").write_text(str(os.getpid()))
+    env: dict[str, str] = {}
+    prefect_env.apply(env)
+    assert env["PREFECT_API_AUTH_STRING"] == "admin:s3-cr_et"
+    assert (tmp_path / "stack" / "stack.env").stat().st_mode & 0o777 == 0o600
+    script = f'set -a; . "{tmp_path}/stack/stack.env"; printf %s "$PREFECT_API_AUTH_STRING"'
+    sourced = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
+    assert sourced.stdout == "admin:s3-cr_et"

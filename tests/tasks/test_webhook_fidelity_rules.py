@@ -13,6 +13,7 @@ from tasks.amilia_events_fetch import AmiliaState
 from tasks.amilia_events_model import (
     REGISTRATION_CANCEL,
     SKIP,
+    SKIP_NO_ACTIVITY,
     SKIP_THIN_REGISTRATION,
     SKIP_UNKNOWN_REGISTRATION,
     LinkOrganisation,
@@ -86,6 +87,20 @@ def test_a_delete_with_only_an_id_is_resolved_from_the_fact_kept():
     assert (unknown.kind, unknown.reason) == (SKIP, SKIP_UNKNOWN_REGISTRATION)
     created = read(4, envelope("Registration", "Create", {"Id": "778"}))  # nothing to resolve a Create from
     assert (created.kind, created.reason, created.registration_id) == (SKIP, SKIP_THIN_REGISTRATION, None)
+
+
+@pytest.mark.parametrize("action", ["Create", "Update", "Delete"])
+def test_a_registration_without_an_activity_is_skipped_saying_so(action):
+    """Hardening issue: a registration with its Person and AccountOwner but no activity was not skipped with a
+    reason of its own (it was dead-lettered as a bad payload); it has its own reason now. One without its
+    Person stays "without Person/AccountOwner", activity or not."""
+    reg = {k: v for k, v in family().registrations[0].items() if k not in ("Program", "Category", "SubCategory",
+                                                                            "Activity")}
+    assert reg["Person"] and reg["AccountOwner"]
+    event = read(1, registration_event(reg, action))
+    assert (event.kind, event.reason) == (SKIP, SKIP_NO_ACTIVITY)
+    thin = read(3, envelope("Registration", "Create", {"Id": "5", "Activity": {"Id": 1, "Name": "Ballet"}}))
+    assert thin.reason == SKIP_THIN_REGISTRATION
 
 
 # --- unregistration across accounts ---------------------------------------------------------------
