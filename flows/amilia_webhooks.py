@@ -21,14 +21,14 @@ from prefect.states import Completed
 from pydantic import Field
 
 from connectors._http import RetryPolicy
+from passerelle.engine import DrainOptions, DrainReport, drain
 from passerelle.progress import RunProgress, run_name
 from passerelle.progress import artifact_key as _key
 from passerelle.store import inbox, reap_stale_runs
 from passerelle.store.effects import lease_holder
 from tasks.amilia_events import plan_amilia_events, prepare_cyberimpact, write_cyberimpact_changes
-from tasks.amilia_events_drain import DrainOptions, DrainReport, Steps, drain, drain_lease_name
+from tasks.amilia_events_drain import AmiliaEvents, Steps, drain_lease_name
 from tasks.amilia_sync import LinkName
-from tasks.links import open_link
 
 # Short in-call retries: the inbox retries failed events itself, with backoff across runs, so one slow
 # vendor call must not hold a whole batch for the client's default minute.
@@ -89,10 +89,10 @@ async def process_amilia_events(
     progress = RunProgress(f"{artifact_key(link)}-progress", f"Webhook events of link {link!r}")
     await progress.update("starting", 0, 1, "opening the link")
     follower = asyncio.ensure_future(_follow(progress, report))
-    try:
-        async with open_link(link, retry=WEBHOOK_RETRY) as (amilia, cyberimpact):
-            await drain(link, worker, amilia, cyberimpact, options, prepare=prepare_cyberimpact, report=report,
-                        steps=Steps(plan=plan_amilia_events, write=write_cyberimpact_changes))
+    handler = AmiliaEvents(retry=WEBHOOK_RETRY, prepare=prepare_cyberimpact, months=options.months,
+                           steps=Steps(plan=plan_amilia_events, write=write_cyberimpact_changes))
+    try:  # the handler opens the link once the drain holds the link's lease
+        await drain(handler, link, worker, options, report=report)
     finally:
         follower.cancel()
         with contextlib.suppress(asyncio.CancelledError):

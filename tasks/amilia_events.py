@@ -1,9 +1,10 @@
 """Applying a batch of Amilia webhook events to Cyberimpact (docs/amilia-webhooks.md).
 
 :func:`plan_events` (Amilia: read, plan) and :func:`write_events` (Cyberimpact: read, write, record) are
-plain async functions, testable and usable without Prefect; :func:`apply_events` chains them. The drain runs
-them as Prefect task runs (:func:`plan_amilia_events`, :func:`write_cyberimpact_changes`), so a run shows
-two task runs per *batch*, never one per event (a task run costs ~5 ms; DESIGN.md). Per-event detail goes
+plain async functions, testable and usable without Prefect: the plan and write steps of the Amilia handler of
+the drain engine (tasks/amilia_events_drain.py). The drain flow runs them as Prefect task runs
+(:func:`plan_amilia_events`, :func:`write_cyberimpact_changes`), so a run shows two task runs per *batch*,
+never one per event (a task run costs ~5 ms; DESIGN.md). Per-event detail goes
 to the store: the effect ledger records ``inbox-<id>:applied`` or ``inbox-<id>:skipped`` with a short
 detail, and failed events keep their error in the inbox row.
 
@@ -28,12 +29,13 @@ from prefect.utilities.annotations import quote
 
 from connectors._http import AuthError
 from connectors.amilia.client import AmiliaClient
+from passerelle.engine import APPLIED, SKIPPED, BatchOutcome, error_text, event_key, final_keys, is_settled
 from passerelle.store.effects import done_keys, record_effects
 from passerelle.store.inbox import InboxEvent
 from tasks.amilia_events_fetch import AmiliaReader, AmiliaState, RegistrationsSnapshot, remember_and_resolve
 from tasks.amilia_events_model import SKIP_ALL_CANCELLED, AmiliaEvent, BadPayload, OtherOrganisation, classify
 from tasks.amilia_events_plan import BatchPlan, plan_batch, shared_email_keeps
-from tasks.amilia_events_write import CyberimpactSide, MemberReader, resolve_archive_lookups, write_plan
+from tasks.amilia_events_write import CyberimpactAccount, MemberReader, resolve_archive_lookups, write_plan
 
 
 @dataclass
@@ -41,7 +43,7 @@ class EventContext:
     """What every batch of one drain run shares: the clients, the Cyberimpact ids, the sync window."""
 
     amilia: AmiliaClient
-    side: CyberimpactSide
+    side: CyberimpactAccount
     today: date
     since: date  # first day of the 24-month window
     store_url: str | None = None
@@ -55,32 +57,11 @@ class EventContext:
 
 
 @dataclass
-class BatchResult:
-    """Outcome of one batch: which inbox rows are done, failed (retry) or bad (dead at once)."""
-
-    done: list[int] = field(default_factory=list)
-    failed: dict[int, str] = field(default_factory=dict)
-    bad: dict[int, str] = field(default_factory=dict)
-    applied: int = 0
-    already_applied: int = 0
-    skipped: Counter[str] = field(default_factory=Counter)
-    contacts_written: int = 0
-    group_adds: int = 0
-    removals: int = 0
-    timings: Counter[str] = field(default_factory=Counter)  # seconds per stage
-    effects: dict[str, str] = field(default_factory=dict)  # ledger key → detail, of the events settled here
-
-
-def _error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:1000]
-
-
-@dataclass
 class PlannedBatch:
     """A batch read and planned from Amilia, not yet written to Cyberimpact."""
 
     rows: list[InboxEvent]
-    result: BatchResult
+    result: BatchOutcome
     events: list[AmiliaEvent] = field(default_factory=list)
     plan: BatchPlan | None = None
     notes: dict[int, str] = field(default_factory=dict)
@@ -94,13 +75,12 @@ async def plan_events(ctx: EventContext, rows: list[InboxEvent]) -> PlannedBatch
     Raises:
         AuthError: Amilia refused the credentials; the caller releases the batch and stops.
     """
-    batch = PlannedBatch(rows, BatchResult())
+    batch = PlannedBatch(rows, BatchOutcome())
     result = batch.result
-    recorded = done_keys([f"inbox-{r.id}:{step}" for r in rows for step in ("applied", "skipped")],
-                         url=ctx.store_url)
+    recorded = await asyncio.to_thread(done_keys, final_keys(r.id for r in rows), url=ctx.store_url)
     organisation = ctx.side.organisation(ctx.amilia.organization)  # events of another one are never applied
     for row in sorted(rows, key=lambda r: r.id):
-        if {f"inbox-{row.id}:applied", f"inbox-{row.id}:skipped"} & recorded:
+        if is_settled(row.id, recorded):
             result.done.append(row.id)  # applied before a crash, not yet marked done
             result.already_applied += 1
             continue
@@ -112,9 +92,9 @@ async def plan_events(ctx: EventContext, rows: list[InboxEvent]) -> PlannedBatch
         except BadPayload as exc:
             result.bad[row.id] = f"bad payload: {exc}"
         except Exception as exc:  # noqa: BLE001 - a bug in one event fails only that event
-            result.failed[row.id] = _error(exc)
+            result.failed[row.id] = error_text(exc)
     # registration facts: kept from full payloads, used for the Deletes that carry only an Id
-    remember_and_resolve(batch.events, organisation.identifier, ctx.since, ctx.store_url)
+    await asyncio.to_thread(remember_and_resolve, batch.events, organisation.identifier, ctx.since, ctx.store_url)
     if not batch.events:
         return batch
     clock = time.perf_counter()
@@ -153,7 +133,7 @@ async def _plan_shared_emails(ctx: EventContext, batch: PlannedBatch, state: Ami
         _drop_emails(plan, emails)
 
 
-async def write_events(ctx: EventContext, batch: PlannedBatch) -> BatchResult:
+async def write_events(ctx: EventContext, batch: PlannedBatch) -> BatchOutcome:
     """Step 2 of a batch: read the Cyberimpact members concerned, write, record the outcome in the ledger.
 
     Raises:
@@ -180,19 +160,10 @@ async def write_events(ctx: EventContext, batch: PlannedBatch) -> BatchResult:
     result.timings.update({f"write: {k}": v for k, v in outcome.timings.items()})
     failed.update(outcome.failed)
     result.failed.update(failed)
-    result.contacts_written, result.group_adds, result.removals = (
-        outcome.contacts_written, outcome.group_adds, outcome.removals)
-    _record(ctx, batch.events, plan, batch.notes, archive_emails, result)
+    result.counts.update(contacts_written=outcome.contacts_written, group_adds=outcome.group_adds,
+                         removals=outcome.removals)
+    await asyncio.to_thread(_record, ctx, batch.events, plan, batch.notes, archive_emails, result)
     return result
-
-
-async def apply_events(ctx: EventContext, rows: list[InboxEvent]) -> BatchResult:
-    """Apply one claimed batch (rows of one link, per-entity chains in id order): both steps in a row.
-
-    Raises:
-        AuthError: a vendor refused the credentials; the caller releases the batch and stops.
-    """
-    return await write_events(ctx, await plan_events(ctx, rows))
 
 
 def _emails_of(plan: BatchPlan) -> set[str]:
@@ -207,7 +178,7 @@ async def _archive_lookups(ctx: EventContext, plan: BatchPlan, failed: dict[int,
     except AuthError:
         raise
     except Exception as exc:  # noqa: BLE001 - fail the thin deletes that needed the lookup
-        failed.update({eid: _error(exc) for ids in plan.archive_lookups.values() for eid in ids})
+        failed.update({eid: error_text(exc) for ids in plan.archive_lookups.values() for eid in ids})
         return {}, {}
 
 
@@ -242,7 +213,7 @@ async def _keep_fully_cancelled(ctx: EventContext, plan: BatchPlan) -> dict[int,
         raise
     except Exception as exc:  # noqa: BLE001 - fail the cancellations that needed the answer
         for pair in [p for p in plan.removals if p[1] in pending]:
-            plan.failed.update(dict.fromkeys(plan.removals.pop(pair, ()), _error(exc)))
+            plan.failed.update(dict.fromkeys(plan.removals.pop(pair, ()), error_text(exc)))
         return {}
     notes: dict[int, str] = {}
     for pair in [p for p in plan.removals if pending.get(p[1]) in full]:
@@ -268,7 +239,7 @@ def _drop_emails(plan: BatchPlan, emails: set[str]) -> None:
 
 
 def _record(ctx: EventContext, events: list[AmiliaEvent], plan: BatchPlan, notes: dict[int, str],
-            archive_emails: dict[str, set[int]], result: BatchResult) -> None:
+            archive_emails: dict[str, set[int]], result: BatchOutcome) -> None:
     """Ledger rows for what is done (per-event detail in the store), then the ids to mark done."""
     touched: dict[int, set[str]] = {}
     for email, ids in (*plan.by_email.items(), *archive_emails.items()):
@@ -286,10 +257,10 @@ def _record(ctx: EventContext, events: list[AmiliaEvent], plan: BatchPlan, notes
             reason = e.reason or "nothing to do"
         if reason:
             result.skipped[reason] += 1
-            details[f"inbox-{e.id}:skipped"] = json.dumps({"type": e.event_type, "reason": reason})
+            details[event_key(e.id, SKIPPED)] = json.dumps({"type": e.event_type, "reason": reason})
         else:
             result.applied += 1
-            details[f"inbox-{e.id}:applied"] = json.dumps(
+            details[event_key(e.id, APPLIED)] = json.dumps(
                 {"type": e.event_type, "contacts": sorted(touched.get(e.id, ()))[:10],
                  "removals": removed[e.id], "note": notes.get(e.id), "kind": e.kind, "group": e.title},
                 ensure_ascii=False)
@@ -300,7 +271,7 @@ def _record(ctx: EventContext, events: list[AmiliaEvent], plan: BatchPlan, notes
 
 _plan_task = task(name="plan-amilia-events", cache_policy=NO_CACHE)(plan_events)
 _write_task = task(name="write-cyberimpact-changes", cache_policy=NO_CACHE)(write_events)
-_prepare_task = task(name="prepare-cyberimpact", cache_policy=NO_CACHE)(CyberimpactSide.prepare)
+_prepare_task = task(name="prepare-cyberimpact", cache_policy=NO_CACHE)(CyberimpactAccount.prepare)
 
 # The arguments of the Prefect tasks below are quoted: Prefect would otherwise walk every object in them
 # (the batch's payloads, the clients, the plan's frames) looking for futures, ~0.25 s per batch of 200.
@@ -311,12 +282,12 @@ async def plan_amilia_events(ctx: EventContext, rows: list[InboxEvent]) -> Plann
     return await _plan_task(quote(ctx), quote(rows))
 
 
-async def write_cyberimpact_changes(ctx: EventContext, batch: PlannedBatch) -> BatchResult:
+async def write_cyberimpact_changes(ctx: EventContext, batch: PlannedBatch) -> BatchOutcome:
     """:func:`write_events` as a Prefect task run (one per batch)."""
     return await _write_task(quote(ctx), quote(batch))
 
 
-async def prepare_cyberimpact(side: CyberimpactSide, amilia: AmiliaClient) -> None:
+async def prepare_cyberimpact(side: CyberimpactAccount, amilia: AmiliaClient) -> None:
     """Read the Cyberimpact fields and groups once per drain run (a Prefect task run); create missing fields
     and the base groups."""
     await _prepare_task(quote(side), quote(amilia))

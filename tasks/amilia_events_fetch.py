@@ -25,6 +25,7 @@ from typing import Any
 
 from connectors._http import AuthError, NotFoundError
 from connectors.amilia.client import AmiliaClient
+from passerelle.engine import error_text
 from passerelle.store.registrations import registration_facts, remember_registrations
 from tasks.amilia_events_model import (
     ACCOUNT_ARCHIVE,
@@ -37,6 +38,8 @@ from tasks.amilia_events_model import (
 )
 
 Resource = tuple[str, int]  # ("person", 501), ("account", 77), ("registrations", 77), ("holders", 12)
+ALL_PERSONS: Resource = ("all persons", 0)    # the listing of every person of the organisation
+ALL_ACCOUNTS: Resource = ("all accounts", 0)  # the listing of every account (with their persons)
 
 
 @dataclass
@@ -88,7 +91,7 @@ class AmiliaState:
             fresh: dict[str, set[int]] = {}
             for index, people in ((listed, self.everyone or []), (fresh, self.persons.values())):
                 for p in people:
-                    if (address := _email_of(p)) is not None:
+                    if (address := email_of(p)) is not None:
                         index.setdefault(address, set()).add(int(p["Id"]))
             self._by_email = (key, listed, fresh, {int(p["Id"]): p for p in self.everyone or []})
         return self._by_email
@@ -107,11 +110,6 @@ class AmiliaState:
         accounts = {r.get("AccountId") for r in records.values()}
         owner = self.owner_id(next(iter(accounts))) if len(accounts) == 1 else None
         return owner is None or owner not in ids or bool(records[owner].get("IsArchived"))
-
-
-def _secret_free(exc: BaseException) -> str:
-    """Connector errors already name only vendor, method and path; anything else: its class and text."""
-    return f"{type(exc).__name__}: {exc}"[:1000]
 
 
 class AmiliaReader:
@@ -154,11 +152,10 @@ class AmiliaReader:
         jobs += [(("holders", m), _bind(amilia.list_membership_persons, m, "All"))
                  for m in sorted({int(e.record["MembershipId"]) for e in live if e.kind == MEMBERSHIP_CANCEL})]
         if self._bulk(2 * len(persons) + 2 * len(accounts)):
-            jobs += [(("everyone", 0), amilia.list_persons),
-                     (("everyone", 1), _bind(amilia.list_accounts, True))]
+            jobs += [(ALL_PERSONS, amilia.list_persons), (ALL_ACCOUNTS, _bind(amilia.list_accounts, True))]
             await _run(state, jobs)
-            if ("everyone", 0) not in state.errors and ("everyone", 1) not in state.errors:
-                state.everyone = list(state.persons.values()) if ("everyone", 0) not in state.missing else None
+            if ALL_PERSONS not in state.errors and ALL_ACCOUNTS not in state.errors:
+                state.everyone = list(state.persons.values()) if ALL_PERSONS not in state.missing else None
                 self.listing_pages = -(-len(state.persons) // self.page_size) - (-len(state.accounts) // self.page_size)
                 state.listed_accounts = state.accounts
                 _keep_needed(state, persons, accounts, full_accounts)
@@ -166,7 +163,7 @@ class AmiliaReader:
                     self._everyone, self._everyone_at, state.listed_now = state.everyone, time.monotonic(), True
                 await self._read_shared(state)
                 return state
-            state.errors = {r: e for r, e in state.errors.items() if r[0] != "everyone"}
+            state.errors = {r: e for r, e in state.errors.items() if r not in (ALL_PERSONS, ALL_ACCOUNTS)}
             state.persons, state.accounts, jobs = {}, {}, []  # the listing failed: one by one
         for _ in range(4):
             jobs += [(("person", p), _bind(amilia.get_person, p)) for p in sorted(persons)]
@@ -189,7 +186,7 @@ class AmiliaReader:
         """Before planning: the e-mails of the batch's persons that others share are looked up at once (so
         the batch is planned once). A failed lookup is left to the plan, which asks again and fails the events
         touching those e-mails if it fails again."""
-        emails = {e for p in state.persons.values() if (e := _email_of(p)) and state.shared(e)}
+        emails = {e for p in state.persons.values() if (e := email_of(p)) and state.shared(e)}
         if emails and await self.read_sharers(state, emails):
             for email in emails:
                 (state.sharers or {}).pop(email, None)
@@ -227,15 +224,15 @@ class AmiliaReader:
             state.listed_now = state.everyone is not None
             if state.everyone is None:  # a 404: no person can be ruled out
                 state.errors.setdefault(("sharer listing", 0), "Amilia: the persons listing answered 404")
-        found = {int(p["Id"]): p for p in state.everyone or [] if _email_of(p) in emails}
+        found = {int(p["Id"]): p for p in state.everyone or [] if email_of(p) in emails}
         if not state.listed_now:  # a listing from an earlier batch finds them; their records are read fresh
             await _run(state, [(("person", p), _bind(self.amilia.get_person, p))
                                for p in sorted(set(found) - _seen(state, "person"))])
-            found = {p: state.persons[p] for p in found if _email_of(state.persons.get(p) or {}) in emails}
-        found |= {pid: p for pid, p in state.persons.items() if _email_of(p) in emails}
+            found = {p: state.persons[p] for p in found if email_of(state.persons.get(p) or {}) in emails}
+        found |= {pid: p for pid, p in state.persons.items() if email_of(p) in emails}
         state.sharers = {**(state.sharers or {}), **{email: [] for email in emails}}  # looked up, found or not
         for pid, person in sorted(found.items()):
-            state.sharers[_email_of(person) or ""].append(pid)
+            state.sharers[email_of(person) or ""].append(pid)
             state.persons.setdefault(pid, person)
         accounts = {a for pid in found if (a := state.account_of(pid)) is not None}
         state.accounts |= {a: state.listed_accounts[a] for a in accounts - set(state.accounts)
@@ -287,7 +284,7 @@ def remember_and_resolve(events: list[AmiliaEvent], organization: str, window_st
             resolve_thin(e, known.get(e.registration_id or ""), window_start)
 
 
-def _email_of(person: dict[str, Any]) -> str | None:
+def email_of(person: dict[str, Any]) -> str | None:
     text = str(person.get("Email") or "").strip().lower()
     return text if "@" in text else None
 
@@ -328,7 +325,7 @@ async def _run(state: AmiliaState, jobs: list[tuple[Resource, Callable[[], Await
         elif isinstance(result, BaseException):
             if isinstance(result, asyncio.CancelledError | KeyboardInterrupt | SystemExit):
                 raise result
-            state.errors[resource] = _secret_free(result)
+            state.errors[resource] = error_text(result)
         elif kind == "person":
             state.persons[ident] = result
         elif kind == "account":
@@ -337,10 +334,10 @@ async def _run(state: AmiliaState, jobs: list[tuple[Resource, Callable[[], Await
             state.registrations[ident] = result
         elif kind == "holders":
             state.holders[ident] = result
+        elif resource in (ALL_PERSONS, ALL_ACCOUNTS):
+            (state.persons if resource == ALL_PERSONS else state.accounts).update({int(x["Id"]): x for x in result})
         elif other is not None:
             other[resource] = result
-        else:  # "everyone": a listing of all persons (0) or all accounts (1)
-            (state.persons if ident == 0 else state.accounts).update({int(x["Id"]): x for x in result})
 
 
 class RegistrationsSnapshot:

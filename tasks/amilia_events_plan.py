@@ -26,17 +26,12 @@ from typing import Any
 import pandas as pd
 
 from tasks.amilia_events_fetch import AmiliaState
+from tasks.amilia_events_gather import Gathered, gather
 from tasks.amilia_events_model import (
-    ACCOUNT,
-    ACCOUNT_ARCHIVE,
     MEMBERSHIP,
     MEMBERSHIP_CANCEL,
-    PERSON,
-    PERSON_ARCHIVE,
     REGISTRATION,
     REGISTRATION_CANCEL,
-    SKIP,
-    SKIP_GONE,
     SKIP_KEPT,
     SKIP_NOTHING,
     AmiliaEvent,
@@ -93,29 +88,6 @@ class BatchPlan:
         self.failed.update(other.failed)
 
 
-def _email(person: dict[str, Any] | None) -> str | None:
-    text = str((person or {}).get("Email") or "").strip().lower()
-    return text if "@" in text else None
-
-
-def _row(kind: str, person_id: int, account_id: int | None, owner_id: int | None) -> tuple:
-    return (kind, person_id, account_id, owner_id, *([None] * 4), "", *([None] * 5))
-
-
-def _dependencies(e: AmiliaEvent, state: AmiliaState) -> list[tuple[str, int]]:
-    account = e.account_id if e.account_id is not None else state.account_of(e.person_id)
-    deps = [("person", p) for p in (e.person_id, e.owner_id) if p is not None]
-    if account is not None:
-        deps += [("account", account), ("person", state.owner_id(account) or -1)]
-        if e.kind in (ACCOUNT_ARCHIVE, REGISTRATION_CANCEL):
-            deps += [("person", p) for p in state.member_ids(account)]
-        if e.kind == REGISTRATION_CANCEL:
-            deps.append(("registrations", account))
-    if e.kind == MEMBERSHIP_CANCEL:
-        deps.append(("holders", int(e.record["MembershipId"])))
-    return deps
-
-
 def plan_batch(events: list[AmiliaEvent], state: AmiliaState, since: date, today: date) -> BatchPlan:
     """Plan a batch; if planning all events at once fails (a bug on some record), plan each account alone so
     that only the events of the faulty account fail."""
@@ -137,124 +109,94 @@ def plan_batch(events: list[AmiliaEvent], state: AmiliaState, since: date, today
 
 def _plan(events: list[AmiliaEvent], state: AmiliaState, since: date, today: date) -> BatchPlan:
     plan = BatchPlan()
-    persons = {pid: dict(p) for pid, p in state.persons.items()}
-    accounts = {aid: dict(a) for aid, a in state.accounts.items()}
-    rows: list[tuple] = []
-    registrations: list[dict[str, Any]] = []
-    holders: list[dict[str, Any]] = []
-    cancelled: list[dict[str, Any]] = []
-    cancelled_holders: list[dict[str, Any]] = []
-    kept: list[dict[str, Any]] = []
-    kept_holders: list[dict[str, Any]] = []
-    emails: dict[int, set[str]] = {}
-    touched_accounts: set[int | None] = set()
-    touched_persons: set[int | None] = set()
-    for e in events:
-        if e.kind == SKIP:
-            plan.skipped[e.id] = e.reason or "skipped"
-            continue
-        error = state.error_for(_dependencies(e, state))
-        if error:
-            plan.failed[e.id] = error
-            continue
-        account = e.account_id if e.account_id is not None else state.account_of(e.person_id)
-        owner = state.owner_id(account) or e.owner_id
-        involved = {e.person_id, owner}
-        if e.kind in (PERSON, PERSON_ARCHIVE):
-            if e.person_id not in persons:
-                if e.kind == PERSON_ARCHIVE:
-                    plan.archive_lookups.setdefault(("person", e.person_id), set()).add(e.id)
-                    plan.planned.add(e.id)
-                else:
-                    plan.skipped[e.id] = SKIP_GONE
-                continue
-            if e.kind == PERSON_ARCHIVE:  # the event says deleted; Amilia shows it archived
-                persons[e.person_id]["IsArchived"] = True
-            rows.append(_row("person", e.person_id, account, owner))
-        elif e.kind in (ACCOUNT, ACCOUNT_ARCHIVE):
-            if account not in accounts:
-                if e.kind == ACCOUNT_ARCHIVE:
-                    plan.archive_lookups.setdefault(("account", account), set()).add(e.id)
-                    plan.planned.add(e.id)
-                else:
-                    plan.skipped[e.id] = SKIP_GONE
-                continue
-            members = [owner] if e.kind == ACCOUNT else state.member_ids(account) or [owner]
-            if e.kind == ACCOUNT_ARCHIVE:
-                accounts[account]["IsArchived"] = True
-            involved |= set(members)
-            rows += [_row("person", p, account, owner) for p in members if p in persons]
-        elif e.person_id not in persons:
-            plan.skipped[e.id] = SKIP_GONE
-            continue
-        elif e.kind == REGISTRATION:
-            registrations.append({**e.record, "IsCancelled": False})
-        elif e.kind == MEMBERSHIP:
-            holders.append(e.record)
-        elif e.kind == REGISTRATION_CANCEL:
-            cancelled.append({**e.record, "IsCancelled": False})
-            kept += [r for r in state.registrations.get(account, []) if not r.get("IsCancelled")
-                     and (r.get("Activity") or {}).get("Id") == e.activity_id]
-            if e.activity_id is not None:
-                plan.cancel_activities[e.title or ""] = e.activity_id
-                if e.record.get("Id") is not None:
-                    plan.cancelled_registrations.setdefault(e.activity_id, set()).add(int(e.record["Id"]))
-        elif e.kind == MEMBERSHIP_CANCEL:
-            cancelled_holders.append(e.record)
-            kept_holders += [h for h in state.holders.get(int(e.record["MembershipId"]), [])
-                             if h.get("AccountId") == account and _still_held(h, e.record, today)]
-        emails[e.id] = {m for p in involved if (m := _email(persons.get(p)))}
-        plan.planned.add(e.id)
-        touched_accounts.add(account)
-        touched_persons |= involved
+    g = gather(events, state, plan, today)
+    frames = _frames(g, state)
+    planned_emails = _plan_contacts(plan, g, frames, state, since)
+    candidates, pairs = _removal_pairs(g, frames, state, since)
+    # still to look up in the whole organisation (then the batch is planned again)
+    shared = {e for e in planned_emails | {e for e, _ in pairs} if state.shared(e)}
+    plan.sharer_lookups = ((frames.archived_emails & planned_emails) | shared) - set(state.sharers or ())
+    _assign_events(plan, events, g.emails, planned_emails, candidates, pairs)
+    return plan
 
-    # Only the records of these events' accounts: a record the transforms choke on fails its account only.
-    involved_persons = set(touched_persons)
-    touched_persons |= {pid for pid, p in persons.items() if p.get("AccountId") in touched_accounts}
-    p_frame = persons_frame([persons[p] for p in sorted(touched_persons - {None}) if p in persons])
-    a_frame = accounts_frame([accounts[a] for a in sorted(touched_accounts - {None}) if a in accounts])
-    # An e-mail looked up in the whole organisation (an archived person's, or one several persons share):
-    # its live persons join the plan, so that it is not archived and its representative is theirs too.
+
+@dataclass
+class _Frames:
+    """The persons and accounts frames the transforms see, and the e-mails looked up in the organisation."""
+
+    persons: pd.DataFrame
+    accounts: pd.DataFrame
+    archived_emails: set[str]         # archived persons' (or accounts') e-mails among the events' persons
+    sharers: dict[str, list[int]]     # e-mail → the live persons sharing it (once looked up)
+
+    def contacts_of(self, enrolments: pd.DataFrame):
+        return plan_contacts(self.persons, self.accounts, enrolments) if not enrolments.empty else None
+
+
+def _frames(g: Gathered, state: AmiliaState) -> _Frames:
+    """Only the records of these events' accounts (a record the transforms choke on fails its account only),
+    and the live persons sharing an e-mail looked up in the whole organisation (an archived person's, or one
+    several persons share): they join the plan, so that it is not archived and its representative is theirs
+    too."""
+    involved_persons = set(g.touched_persons)
+    g.touched_persons |= {pid for pid, p in g.persons.items() if p.get("AccountId") in g.touched_accounts}
+    p_frame, a_frame = _frames_of(g)
     archived_emails = _archived_emails(p_frame[p_frame["person_id"].isin(involved_persons)], a_frame)
-    sharers = _live_sharers(state, set(state.sharers or ()), persons, accounts)
+    sharers = _live_sharers(state, set(state.sharers or ()), g.persons, g.accounts)
     if sharers:
-        touched_persons |= {pid for ids in sharers.values() for pid in ids}
-        touched_accounts |= {persons[p].get("AccountId") for ids in sharers.values() for p in ids}
-        p_frame = persons_frame([persons[p] for p in sorted(touched_persons - {None}) if p in persons])
-        a_frame = accounts_frame([accounts[a] for a in sorted(touched_accounts - {None}) if a in accounts])
+        g.touched_persons |= {pid for ids in sharers.values() for pid in ids}
+        g.touched_accounts |= {g.persons[p].get("AccountId") for ids in sharers.values() for p in ids}
+        p_frame, a_frame = _frames_of(g)
+    return _Frames(p_frame, a_frame, archived_emails, sharers)
 
-    def contacts_of(enrolments: pd.DataFrame):
-        return plan_contacts(p_frame, a_frame, enrolments) if not enrolments.empty else None
 
-    main = pd.concat([pd.DataFrame.from_records(rows, columns=ENROLMENT_COLUMNS),
-                      enrolments_frame(registrations, holders, since=since, until=date.max)], ignore_index=True)
+def _frames_of(g: Gathered) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return (persons_frame([g.persons[p] for p in sorted(g.touched_persons - {None}) if p in g.persons]),
+            accounts_frame([g.accounts[a] for a in sorted(g.touched_accounts - {None}) if a in g.accounts]))
+
+
+def _plan_contacts(plan: BatchPlan, g: Gathered, frames: _Frames, state: AmiliaState, since: date) -> set[str]:
+    """The contacts and group additions of the batch, by the initial sync's transforms. Returns their e-mails."""
+    main = pd.concat([pd.DataFrame.from_records(g.rows, columns=ENROLMENT_COLUMNS),
+                      enrolments_frame(g.registrations, g.holders, since=since, until=date.max)], ignore_index=True)
     for column in ("person_id", "account_id", "owner_person_id"):
         main[column] = main[column].astype("Int64")
-    result = contacts_of(main)
+    result = frames.contacts_of(main)
     if result is not None:
         plan.contacts, plan.adds = result.contacts, result.memberships
         plan.hierarchy_titles = set(result.hierarchy_titles)
         if state.sharers:
-            plan.contacts = _org_rows(plan.contacts, state, persons, accounts, set(state.sharers), since)
+            plan.contacts = _org_rows(plan.contacts, state, g.persons, g.accounts, set(state.sharers), since)
     planned_emails = set(plan.contacts["email"]) if not plan.contacts.empty else set()
-    if sharers:
-        _keep_live_groups(plan, state, persons, accounts, {e: sharers[e] for e in sharers
-                                                           if e in planned_emails & archived_emails}, since)
+    if frames.sharers:
+        kept = planned_emails & frames.archived_emails
+        _keep_live_groups(plan, state, g.persons, g.accounts,
+                          {e: frames.sharers[e] for e in frames.sharers if e in kept}, since)
+    return planned_emails
 
-    cand = contacts_of(enrolments_frame(cancelled, cancelled_holders, since=ALL_TIME[0], until=ALL_TIME[1]))
-    keep = contacts_of(enrolments_frame(kept, kept_holders, since=since, until=date.max))
+
+def _removal_pairs(g: Gathered, frames: _Frames, state: AmiliaState, since: date) -> tuple[set[Pair], set[Pair]]:
+    """The (e-mail, group) pairs the cancellations gave (candidates), and those to remove: minus what the
+    account's live registrations and holdings, or another account sharing the address, still give."""
+    cand = frames.contacts_of(enrolments_frame(g.cancelled, g.cancelled_holders, since=ALL_TIME[0],
+                                               until=ALL_TIME[1]))
+    keep = frames.contacts_of(enrolments_frame(g.kept, g.kept_holders, since=since, until=date.max))
     candidates = set(cand.memberships[["email", "group_title"]].itertuples(index=False, name=None)) if cand else set()
     pairs = candidates - (set(keep.memberships[["email", "group_title"]].itertuples(index=False, name=None))
                           if keep else set())
+    sharers = frames.sharers
     if sharers and pairs:  # still registered through another account: the address stays in the group
-        given = live_groups(state, persons, accounts, {e: sharers[e] for e in {e for e, _ in pairs} & set(sharers)},
-                            since)
+        given = live_groups(state, g.persons, g.accounts,
+                            {e: sharers[e] for e in {e for e, _ in pairs} & set(sharers)}, since)
         pairs = {(e, t) for e, t in pairs if t not in given.get(e, set())}
-    # still to look up in the whole organisation (then the batch is planned again)
-    shared = {e for e in planned_emails | {e for e, _ in pairs} if state.shared(e)}
-    plan.sharer_lookups = ((archived_emails & planned_emails) | shared) - set(state.sharers or ())
-    kept_ids = set()
+    return candidates, pairs
 
+
+def _assign_events(plan: BatchPlan, events: list[AmiliaEvent], emails: dict[int, set[str]],
+                   planned_emails: set[str], candidates: set[Pair], pairs: set[Pair]) -> None:
+    """Which events each addition, removal and contact comes from; events that change nothing are skipped
+    with the reason (kept in the group, or nothing to do)."""
+    kept_ids = set()
     adds_by_pair: dict[Pair, set[int]] = defaultdict(set)
     for e in events:
         for email in emails.get(e.id, ()):
@@ -271,7 +213,6 @@ def _plan(events: list[AmiliaEvent], state: AmiliaState, since: date, today: dat
     for eid in plan.planned - touched:
         plan.skipped[eid] = SKIP_KEPT if eid in kept_ids else SKIP_NOTHING
     plan.planned &= touched
-    return plan
 
 
 def _archived_emails(persons: pd.DataFrame, accounts: pd.DataFrame) -> set[str]:
@@ -350,13 +291,6 @@ def _org_rows(contacts: pd.DataFrame, state: AmiliaState, persons: dict[int, dic
     rows = rows[rows["email"].isin(emails)]
     return pd.concat([contacts[~contacts["email"].isin(set(rows["email"]))], rows[list(contacts.columns)]],
                      ignore_index=True).sort_values("email").reset_index(drop=True)
-
-
-def _still_held(row: dict[str, Any], cancelled: dict[str, Any], today: date) -> bool:
-    same = (row.get("PersonId"), str(row.get("PurchasedDate"))[:19]) == (
-        cancelled.get("PersonId"), str(cancelled.get("PurchasedDate"))[:19])
-    expiration = row.get("ExpirationDate")
-    return not same and (not expiration or str(expiration)[:10] >= today.isoformat())
 
 
 def _latest_wins(plan: BatchPlan, adds_by_pair: dict[Pair, set[int]]) -> None:

@@ -22,6 +22,7 @@ from connectors._http import AuthError, NotFoundError, ValidationError, gather_o
 from connectors.amilia.client import AmiliaClient
 from connectors.cyberimpact.batches import BatchOutcome, add_members_bodies, merge_results
 from connectors.cyberimpact.client import CyberimpactClient
+from passerelle.engine import error_text, event_key
 from passerelle.store.effects import done_keys, record_effects
 from tasks.amilia_events_model import LinkOrganisation
 from tasks.amilia_events_plan import BatchPlan
@@ -41,11 +42,7 @@ from tasks.cyberimpact_diff import diff_contacts
 UNSUBSCRIBED = "member is unsubscribed"
 
 
-def _error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:1000]
-
-
-class CyberimpactSide:
+class CyberimpactAccount:
     """What one drain run knows of the Cyberimpact account: field ids, group ids, the Amilia groups."""
 
     def __init__(self, client: CyberimpactClient) -> None:
@@ -171,13 +168,13 @@ class MemberReader:
             if isinstance(result, AuthError):
                 raise result
             if isinstance(result, BaseException):
-                errors[email] = _error(result)
+                errors[email] = error_text(result)
             else:
                 members[email] = result
         return members, errors
 
 
-async def resolve_archive_lookups(side: CyberimpactSide, plan: BatchPlan
+async def resolve_archive_lookups(side: CyberimpactAccount, plan: BatchPlan
                                   ) -> tuple[dict[str, set[int]], dict[str, dict]]:
     """Thin deletes Amilia no longer answers (404): the contacts whose Amilia.PersonId / Amilia.AccountId matches,
     read from "Clients Amilia". Returns (e-mail → events, e-mail → member)."""
@@ -196,7 +193,7 @@ async def resolve_archive_lookups(side: CyberimpactSide, plan: BatchPlan
     return dict(found), matched
 
 
-async def write_plan(side: CyberimpactSide, plan: BatchPlan, members: dict[str, dict | None],
+async def write_plan(side: CyberimpactAccount, plan: BatchPlan, members: dict[str, dict | None],
                      archive_emails: dict[str, set[int]], store_url: str | None = None) -> WriteOutcome:
     """Apply the plan: contacts and group adds, and the removals, both at once. Only the events of a failed
     write fail."""
@@ -258,7 +255,7 @@ async def add_members(client: CyberimpactClient, members: list[dict], groups: li
     return merge_results(members, [(offset, b) for (offset, _), b in zip(bodies, done, strict=True)])
 
 
-async def _add(side: CyberimpactSide, writes: dict[str, dict], groups: dict[str, set[str]],
+async def _add(side: CyberimpactAccount, writes: dict[str, dict], groups: dict[str, set[str]],
                by_email: dict[str, set[int]], out: WriteOutcome) -> None:
     """One batch for the contacts with changed fields (added to "Clients Amilia" too) and one batch per group
     for the group adds, all submitted at once: ``addMembers`` creates or updates, so their order does not
@@ -281,7 +278,7 @@ async def _add(side: CyberimpactSide, writes: dict[str, dict], groups: dict[str,
         if isinstance(result, AuthError):
             raise result
         if isinstance(result, BaseException):
-            errors = dict.fromkeys(emails, _error(result))
+            errors = dict.fromkeys(emails, error_text(result))
         else:
             errors = {str(e.get("email", "")).lower(): f"Cyberimpact refused it: {e.get('message')}"
                       for e in result.errors if e.get("message") != UNSUBSCRIBED}
@@ -295,7 +292,7 @@ async def _add(side: CyberimpactSide, writes: dict[str, dict], groups: dict[str,
         1 for emails in by_title.values() for e in emails if e in failed)
 
 
-async def _remove(side: CyberimpactSide, plan: BatchPlan, members: dict[str, dict | None],
+async def _remove(side: CyberimpactAccount, plan: BatchPlan, members: dict[str, dict | None],
                   archive_emails: dict[str, set[int]], by_email: dict[str, set[int]], out: WriteOutcome,
                   store_url: str | None) -> None:
     wanted: dict[tuple[str, str], set[int]] = defaultdict(set)
@@ -321,9 +318,9 @@ async def _remove(side: CyberimpactSide, plan: BatchPlan, members: dict[str, dic
         if not member or member.get("status") == "unsubscribed" or int(gid) not in \
                 {int(g) for g in member.get("groups") or []}:
             continue
-        keys = {f"inbox-{eid}:remove:{gid}:{email}" for eid in events}
+        keys = {event_key(eid, f"remove:{gid}:{email}") for eid in events}
         todo.append((email, gid, events, keys))
-    done = done_keys({k for *_, keys in todo for k in keys}, url=store_url)
+    done = await asyncio.to_thread(done_keys, {k for *_, keys in todo for k in keys}, url=store_url)
     todo = [t for t in todo if not (t[3] & done)]
     results = await asyncio.gather(*(_remove_one(side.client, email, gid, keys, store_url)
                                      for email, gid, _, keys in todo), return_exceptions=True)
@@ -331,7 +328,7 @@ async def _remove(side: CyberimpactSide, plan: BatchPlan, members: dict[str, dic
         if isinstance(result, AuthError):
             raise result
         if isinstance(result, BaseException):
-            out.failed.update({eid: _error(result) for eid in events})
+            out.failed.update({eid: error_text(result) for eid in events})
         else:
             out.removals += 1
 
@@ -340,4 +337,4 @@ async def _remove_one(client: CyberimpactClient, email: str, gid: str, keys: set
                       ) -> None:
     with contextlib.suppress(NotFoundError):  # member or group gone: nothing left to remove
         await client.remove_member_group(email, int(gid))
-    record_effects(keys, url=store_url)  # done: a re-run after a crash does not send it again
+    await asyncio.to_thread(record_effects, keys, url=store_url)  # done: a re-run does not send it again

@@ -23,7 +23,7 @@ from tasks.amilia_events_model import (
     resolve_thin,
 )
 from tasks.amilia_events_plan import plan_batch
-from tasks.amilia_events_write import CyberimpactSide
+from tasks.amilia_events_write import CyberimpactAccount
 from tasks.cyberimpact_diff import EMPTY
 from tests.amilia_factory import Org
 from tests.flows.test_amilia_webhooks_kit import envelope, registration_event
@@ -52,7 +52,7 @@ def test_an_envelope_of_another_organisation_is_refused_with_the_reason():
 
 
 def test_the_link_organisation_comes_from_its_credentials_or_amilias_answers():
-    side = CyberimpactSide(client=None)  # type: ignore[arg-type]
+    side = CyberimpactAccount(client=None)  # type: ignore[arg-type]
     assert side.organisation("8008") == LinkOrganisation("8008", 8008)
     assert side.organisation("club-x").number is None  # a slug, and no membership row said its number
     side.organization_ids = {8008}
