@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors._http import AuthError, NotFoundError, ValidationError, gather_or_cancel
+from connectors._http import AuthError, NotFoundError, gather_or_cancel
 from connectors.amilia.client import AmiliaClient
 from connectors.cyberimpact.batches import BatchOutcome, add_members_bodies, merge_results
 from connectors.cyberimpact.client import CyberimpactClient
@@ -36,7 +36,13 @@ from tasks.amilia_mapping import (
     archived_criteria,
     dynamic_criteria,
 )
-from tasks.amilia_sync import CyberimpactSnapshot, check_custom_field_room, ensure_custom_fields, to_batch_member
+from tasks.amilia_sync import (
+    CyberimpactSnapshot,
+    check_custom_field_room,
+    create_group,
+    ensure_custom_fields,
+    to_batch_member,
+)
 from tasks.cyberimpact_diff import diff_contacts
 
 UNSUBSCRIBED = "member is unsubscribed"
@@ -115,16 +121,9 @@ class CyberimpactAccount:
                 await self._create(title, criteria)
 
     async def _create(self, title: str, criteria: dict | None) -> None:
-        try:
-            group = await (self.client.create_dynamic_group(title, criteria) if criteria
-                           else self.client.create_static_group(title))
-        except ValidationError:
-            self._set_groups(await self.client.list_groups())
-            if title not in self.group_ids:
-                raise
-            return
+        group = await create_group(self.client, title, criteria)  # a title taken meanwhile is looked up
         self.group_ids[title] = str(group["id"])
-        if criteria:
+        if criteria or group.get("isDynamic"):
             self.dynamic.add(title)
 
 

@@ -190,6 +190,18 @@ async def _created_meanwhile(refused: ValidationError, list_all: Any, key: str, 
     raise refused
 
 
+async def create_group(cyberimpact: CyberimpactClient, title: str, criteria: dict | None = None) -> Row:
+    """Create a static group (or a dynamic one with `criteria`), race-safe: the one place groups are created
+    (the initial sync, the reconciliation, the webhook drain). A title another writer created meanwhile (a
+    drain during the initial sync, two runs of a link) answers 422 "title already taken": the group is then
+    looked up and returned."""
+    try:
+        return await (cyberimpact.create_dynamic_group(title, criteria) if criteria
+                      else cyberimpact.create_static_group(title))
+    except ValidationError as refused:
+        return await _created_meanwhile(refused, cyberimpact.list_groups, "title", title)
+
+
 def wanted_groups(plan: ContactPlan) -> tuple[list[str], dict[str, dict]]:
     """Static group titles and dynamic group criteria (archived group criteria added at load time)."""
     static = [CLIENTS_GROUP, *plan.activity_titles, *plan.membership_titles]
@@ -210,20 +222,13 @@ async def ensure_groups(cyberimpact: CyberimpactClient, snapshot: CyberimpactSna
     dynamic[ARCHIVED_GROUP] = archived_criteria(field_ids[ARCHIVED_FIELD])
     # Static groups first: a dynamic group's criterion names static group titles. The client bounds how
     # many calls are in flight.
-    async def create(title: str, criteria: dict | None) -> Row:
-        try:
-            return await (cyberimpact.create_dynamic_group(title, criteria) if criteria
-                          else cyberimpact.create_static_group(title))
-        except ValidationError as refused:  # "title already taken": a webhook drain or another run created it
-            return await _created_meanwhile(refused, cyberimpact.list_groups, "title", title)
-
     new_static = [t for t in dict.fromkeys(static) if t not in ids]
     for title, group in zip(new_static, await asyncio.gather(
-            *(create(t, None) for t in new_static)), strict=True):
+            *(create_group(cyberimpact, t) for t in new_static)), strict=True):
         ids[title] = str(group["id"])
     new_dynamic = [t for t in dynamic if t not in ids]
     for title, group in zip(new_dynamic, await asyncio.gather(
-            *(create(t, dynamic[t]) for t in new_dynamic)), strict=True):
+            *(create_group(cyberimpact, t, dynamic[t]) for t in new_dynamic)), strict=True):
         ids[title] = str(group["id"])
     return ids, new_static + new_dynamic
 
