@@ -35,7 +35,13 @@ from passerelle.store.inbox import InboxEvent
 from tasks.amilia_events_fetch import AmiliaReader, AmiliaState, RegistrationsSnapshot, remember_and_resolve
 from tasks.amilia_events_model import SKIP_ALL_CANCELLED, AmiliaEvent, BadPayload, OtherOrganisation, classify
 from tasks.amilia_events_plan import BatchPlan, plan_batch, shared_email_keeps
-from tasks.amilia_events_write import CyberimpactAccount, MemberReader, resolve_archive_lookups, write_plan
+from tasks.amilia_events_write import (
+    ArchiveLookups,
+    CyberimpactAccount,
+    MemberReader,
+    resolve_archive_lookups,
+    write_plan,
+)
 
 
 @dataclass
@@ -171,15 +177,14 @@ def _emails_of(plan: BatchPlan) -> set[str]:
     return emails | {email for email, _ in plan.removals}
 
 
-async def _archive_lookups(ctx: EventContext, plan: BatchPlan, failed: dict[int, str]
-                          ) -> tuple[dict[str, set[int]], dict[str, dict]]:
+async def _archive_lookups(ctx: EventContext, plan: BatchPlan, failed: dict[int, str]) -> ArchiveLookups:
     try:
         return await resolve_archive_lookups(ctx.side, plan)
     except AuthError:
         raise
     except Exception as exc:  # noqa: BLE001 - fail the thin deletes that needed the lookup
         failed.update({eid: error_text(exc) for ids in plan.archive_lookups.values() for eid in ids})
-        return {}, {}
+        return ArchiveLookups({}, {})
 
 
 async def _shared_archive_lookups(ctx: EventContext, plan: BatchPlan, archive_emails: dict[str, set[int]],

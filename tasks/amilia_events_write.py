@@ -16,7 +16,7 @@ import contextlib
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from connectors._http import AuthError, NotFoundError, gather_or_cancel
 from connectors.amilia.client import AmiliaClient
@@ -146,7 +146,7 @@ class MemberReader:
         self.pages: int | None = None
         self.size = 1000
 
-    async def read(self, emails: set[str]) -> tuple[dict[str, dict | None], dict[str, str]]:
+    async def read(self, emails: set[str]) -> MembersRead:
         """Members by e-mail (None when unknown), and the e-mails whose read failed (→ error)."""
         if len(emails) > 10 * (self.pages or 1) * max(1, self.size // 1000):
             try:
@@ -158,7 +158,7 @@ class MemberReader:
             else:
                 self.pages, self.size = max(1, -(-len(everyone) // 10_000)), len(everyone)
                 by_email = {str(m["email"]).lower(): m for m in everyone}
-                return {e: by_email.get(e) for e in emails}, {}
+                return MembersRead({e: by_email.get(e) for e in emails}, {})
         ordered = sorted(emails)
         results = await asyncio.gather(*(self.client.get_member(e) for e in ordered), return_exceptions=True)
         members: dict[str, dict | None] = {}
@@ -170,15 +170,28 @@ class MemberReader:
                 errors[email] = error_text(result)
             else:
                 members[email] = result
-        return members, errors
+        return MembersRead(members, errors)
 
 
-async def resolve_archive_lookups(side: CyberimpactAccount, plan: BatchPlan
-                                  ) -> tuple[dict[str, set[int]], dict[str, dict]]:
+class MembersRead(NamedTuple):
+    """Cyberimpact members by e-mail (None: no such member), and the e-mails whose read failed (→ error)."""
+
+    members: dict[str, dict | None]
+    unreadable: dict[str, str]
+
+
+class ArchiveLookups(NamedTuple):
+    """The contacts of thin deletes found in "Clients Amilia": e-mail → events, and e-mail → member."""
+
+    events: dict[str, set[int]]
+    members: dict[str, dict]
+
+
+async def resolve_archive_lookups(side: CyberimpactAccount, plan: BatchPlan) -> ArchiveLookups:
     """Thin deletes Amilia no longer answers (404): the contacts whose Amilia.PersonId / Amilia.AccountId matches,
-    read from "Clients Amilia". Returns (e-mail → events, e-mail → member)."""
+    read from "Clients Amilia"."""
     if not plan.archive_lookups:
-        return {}, {}
+        return ArchiveLookups({}, {})
     field_of = {"person": side.field_ids["Amilia.PersonId"], "account": side.field_ids["Amilia.AccountId"]}
     members = await side.client.list_group_members(int(side.group_ids[CLIENTS_GROUP]), status="all")
     found: dict[str, set[int]] = defaultdict(set)
@@ -189,7 +202,7 @@ async def resolve_archive_lookups(side: CyberimpactAccount, plan: BatchPlan
             if str(values.get(field_of[kind], "")).strip() == str(ident):
                 found[str(m["email"]).lower()].update(events)
                 matched[str(m["email"]).lower()] = m
-    return dict(found), matched
+    return ArchiveLookups(dict(found), matched)
 
 
 async def write_plan(side: CyberimpactAccount, plan: BatchPlan, members: dict[str, dict | None],

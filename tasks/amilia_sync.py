@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import pandas as pd
 from prefect import task
@@ -202,20 +202,34 @@ async def create_group(cyberimpact: CyberimpactClient, title: str, criteria: dic
         return await _created_meanwhile(refused, cyberimpact.list_groups, "title", title)
 
 
-def wanted_groups(plan: ContactPlan) -> tuple[list[str], dict[str, dict]]:
+class WantedGroups(NamedTuple):
+    """The groups a plan needs: static titles, and dynamic titles with their criteria."""
+
+    static: list[str]
+    dynamic: dict[str, dict]
+
+
+class GroupIds(NamedTuple):
+    """Every group the plan needs (title → Cyberimpact id), and the titles created by this run."""
+
+    ids: dict[str, str]
+    created: list[str]
+
+
+def wanted_groups(plan: ContactPlan) -> WantedGroups:
     """Static group titles and dynamic group criteria (archived group criteria added at load time)."""
     static = [CLIENTS_GROUP, *plan.activity_titles, *plan.membership_titles]
     dynamic = {title: dynamic_criteria(title) for title in plan.hierarchy_titles}
-    return static, dynamic
+    return WantedGroups(static, dynamic)
 
 
 @task(name="ensure-groups", cache_policy=NO_CACHE)
 async def ensure_groups(cyberimpact: CyberimpactClient, snapshot: CyberimpactSnapshot, plan: ContactPlan,
-                        field_ids: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+                        field_ids: dict[str, str]) -> GroupIds:
     """Create missing groups: static (clients, activities, memberships) and dynamic (hierarchy, archived).
 
     Returns:
-        (title → group id, titles created)
+        The ids of every group the plan needs, and the titles created.
     """
     ids = snapshot.group_ids()
     static, dynamic = wanted_groups(plan)
@@ -230,7 +244,7 @@ async def ensure_groups(cyberimpact: CyberimpactClient, snapshot: CyberimpactSna
     for title, group in zip(new_dynamic, await asyncio.gather(
             *(create_group(cyberimpact, t, dynamic[t]) for t in new_dynamic)), strict=True):
         ids[title] = str(group["id"])
-    return ids, new_static + new_dynamic
+    return GroupIds(ids, new_static + new_dynamic)
 
 
 def to_batch_member(member: dict[str, Any], field_ids: dict[str, str]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from connectors._http import AuthError
 from passerelle.engine.batch import TOUCHED_LIMIT, BatchHandler, BatchOutcome, DrainReport
@@ -44,6 +44,13 @@ class DrainOptions:
     linger: float = 2.0         # keep polling this long once the inbox looks empty
     poll: float = 0.2
     months: int = 24            # the sync window of handlers that have one (Amilia: 24 months)
+
+
+class _Writing(NamedTuple):
+    """A batch being written: its rows, and the write under way."""
+
+    rows: list[InboxEvent]
+    future: asyncio.Future[BatchOutcome]
 
 
 def drain_lease_name(source: str, link: str) -> str:
@@ -82,7 +89,7 @@ class _Drain:
     async def loop(self, rows: list[InboxEvent] | None) -> None:
         """Claim and plan batch n+1 while batch n is written; stop when idle for `linger` or out of time."""
         idle_since: float | None = None
-        writing: tuple[list[InboxEvent], asyncio.Future[BatchOutcome]] | None = None
+        writing: _Writing | None = None
         try:
             while True:
                 if rows is None and time.monotonic() < self.deadline:
@@ -98,7 +105,7 @@ class _Drain:
                     if writing is not None:
                         await self.finish(writing)
                         writing = None
-                    writing, rows = (rows, asyncio.ensure_future(self.handler.write(planned))), None
+                    writing, rows = _Writing(rows, asyncio.ensure_future(self.handler.write(planned))), None
                     continue
                 rows = None
                 if writing is not None:  # nothing new: finish the batch under way, then look again
@@ -127,7 +134,7 @@ class _Drain:
             await self.settle(rows, self.batch_failed(rows, exc))
             return None
 
-    async def finish(self, writing: tuple[list[InboxEvent], asyncio.Future[BatchOutcome]]) -> None:
+    async def finish(self, writing: _Writing) -> None:
         rows, future = writing
         try:
             outcome = await future
