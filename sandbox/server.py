@@ -17,8 +17,13 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+API_ROOTS: dict[str, str] = {"amilia": "/amilia/api/V3", "cyberimpact": "/cyberimpact"}
+"""Where each emulator's API starts under the sandbox's URL (its router's prefix is the vendor's name); a new
+emulator adds its entry here and its `Vendor` to `sandbox.app.default_vendors`."""
+
+
 class SandboxAddress:
-    """Where a running sandbox answers: its base URL and each emulator's base URL."""
+    """Where a running sandbox answers: its base URL and each emulator's base URL (any number of vendors)."""
 
     host: str
     port: int
@@ -27,13 +32,20 @@ class SandboxAddress:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    def vendor_url(self, vendor: str) -> str:
+        """The base URL of one emulator's API, e.g. ``vendor_url("amilia")`` → ``…/amilia/api/V3``."""
+        try:
+            return self.url + API_ROOTS[vendor]
+        except KeyError:
+            raise KeyError(f"the sandbox has no {vendor!r} emulator (known: {', '.join(sorted(API_ROOTS))})") from None
+
     @property
     def amilia_url(self) -> str:
-        return f"{self.url}/amilia/api/V3"
+        return self.vendor_url("amilia")
 
     @property
     def cyberimpact_url(self) -> str:
-        return f"{self.url}/cyberimpact"
+        return self.vendor_url("cyberimpact")
 
 
 class SandboxServer(SandboxAddress):

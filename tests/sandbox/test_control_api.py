@@ -250,3 +250,17 @@ async def test_fault_settings_are_validated(client: httpx.AsyncClient) -> None:
     r = await client.put("/_sandbox/faults", json={"cyberimpact": {"error_rate": 2}})
     assert r.status_code == 422
     assert (await client.get("/_sandbox/faults")).json()["cyberimpact"] == FAULT_DEFAULTS
+
+
+def test_every_emulator_has_a_base_url_and_an_unknown_one_is_named() -> None:
+    """SandboxAddress serves any number of vendors: each emulator's API root, one mapping."""
+    from sandbox.app import default_vendors
+    from sandbox.server import API_ROOTS, SandboxAddress
+
+    address = SandboxAddress()
+    address.host, address.port = "127.0.0.1", 8765
+    assert {v.name for v in default_vendors()} == set(API_ROOTS)
+    assert address.vendor_url("amilia") == address.amilia_url == "http://127.0.0.1:8765/amilia/api/V3"
+    assert address.vendor_url("cyberimpact") == "http://127.0.0.1:8765/cyberimpact"
+    with pytest.raises(KeyError, match="no 'zendesk' emulator"):
+        address.vendor_url("zendesk")
