@@ -1,4 +1,6 @@
-"""The store: sync runs, watermarks and the effect ledger (sqlmodel; SQLite or PostgreSQL)."""
+"""The store: sync runs, watermarks, the effect ledger and leases, the inbox, webhook links, registration facts
+(sqlmodel; SQLite or PostgreSQL). Every table is in models.py; Alembic migrations (migrations/) keep a store's
+schema current: docs/store.md."""
 
 from passerelle.store.engine import get_engine, session_scope
 from passerelle.store.models import Effect, SyncRun, Watermark
@@ -20,9 +22,3 @@ __all__ = [
     "get_watermark", "latest_sync_run", "live_sync_run", "reap_stale_runs", "session_scope", "set_watermark",
     "start_sync_run", "update_progress",
 ]
-
-from passerelle.store import (
-    effects,  # noqa: E402,F401  (registers the lease table; the effect ledger)
-    inbox,  # noqa: E402,F401  (registers the inbox table)
-    links,  # noqa: E402,F401  (registers the hook_link table)
-)

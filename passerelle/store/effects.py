@@ -24,10 +24,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Field, SQLModel, select
+from sqlmodel import select
 
 from passerelle.store.engine import get_engine, session_scope
-from passerelle.store.models import Effect
+from passerelle.store.models import Effect, Lease
 
 _CHUNK = 500  # keys per IN (...) / VALUES list: well under SQLite's variable limit
 
@@ -101,16 +101,6 @@ def effect_details(prefix: str, url: str | None = None) -> dict[str, str | None]
 
 
 # -- leases -------------------------------------------------------------------------------------------
-class Lease(SQLModel, table=True):
-    """An expiring hold on a named piece of work, e.g. ``amilia-drain:default``."""
-
-    __tablename__ = "lease"
-
-    name: str = Field(primary_key=True)
-    holder: str
-    expires_at: datetime
-
-
 def acquire_lease(name: str, holder: str, seconds: float, url: str | None = None) -> bool:
     """Take the lease `name` for `seconds` if it is free, expired, or already ours. Returns whether we hold it."""
     now = _now()

@@ -9,13 +9,14 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 import orjson
-from sqlalchemy import event, inspect, text
+from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 from passerelle.settings import get_settings
 from passerelle.store import models  # noqa: F401  (registers the tables)
+from passerelle.store.migrations import UnknownRevision, upgrade_store
 
 _engine_lock = threading.Lock()
 
@@ -62,7 +63,8 @@ def _json_loads(text: str | bytes):
 
 
 def engine_for(url: str) -> Engine:
-    """One engine per URL, its tables created once (safe when first called from several threads)."""
+    """One engine per URL, its schema upgraded to the newest revision once (safe when first called from
+    several threads, and from several processes: passerelle/store/migrations/__init__.py)."""
     with _engine_lock:
         return _engine_for(url)
 
@@ -84,36 +86,14 @@ def _engine_for(url: str) -> Engine:
         engine = create_engine(url, pool_pre_ping=True, json_serializer=_json_dumps,
                                json_deserializer=_json_loads)
     try:
-        SQLModel.metadata.create_all(engine)
-        add_missing_columns(engine)
+        upgrade_store(engine)  # one read when the schema is current; Alembic's `upgrade head` when not
     except OperationalError as exc:  # cannot connect or open; not cached: the next call tries again
         engine.dispose()
         raise StoreUnavailable(describe_store_error(url, exc)) from exc
+    except UnknownRevision as exc:
+        engine.dispose()
+        raise StoreUnavailable(f"the store {make_url(url).render_as_string(hide_password=True)}: {exc}") from exc
     return engine
-
-
-def add_missing_columns(engine: Engine) -> list[str]:
-    """Add the nullable columns a newer Passerelle declares to a store an older one created (`create_all`
-    creates missing tables only), e.g. ``sync_run.heartbeat_at``. Returns ``table.column`` of each added."""
-    inspector = inspect(engine)
-    guard = "IF NOT EXISTS " if engine.dialect.name == "postgresql" else ""  # two processes starting at once
-    added = []
-    for table in SQLModel.metadata.sorted_tables:
-        if not inspector.has_table(table.name):
-            continue
-        present = {c["name"] for c in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in present or not column.nullable:
-                continue
-            kind = column.type.compile(dialect=engine.dialect)
-            try:
-                with engine.begin() as conn:
-                    conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN {guard}"{column.name}" {kind}'))
-            except OperationalError as exc:  # SQLite: another process added it meanwhile
-                if "duplicate column" not in str(exc):
-                    raise
-            added.append(f"{table.name}.{column.name}")
-    return added
 
 
 def get_engine(url: str | None = None) -> Engine:

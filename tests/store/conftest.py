@@ -7,6 +7,8 @@ import os
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.store.support import create_database, drop_database
+
 POSTGRES_URL = os.environ.get("PASSERELLE_TEST_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -22,10 +24,7 @@ def _postgres_reachable() -> str | None:
         return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
+def _postgres_or_skip() -> str:
     problem = _postgres_reachable()
     if problem:
         if os.environ.get("PASSERELLE_REQUIRE_POSTGRES"):
@@ -34,3 +33,21 @@ def store_url(request, tmp_path) -> str:
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} ({problem}); set "
                     f"PASSERELLE_TEST_POSTGRES_URL to run the PostgreSQL half of the store tests")
     return POSTGRES_URL
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return _postgres_or_skip()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def fresh_store_url(request, tmp_path):
+    """An empty database of its own: a new SQLite file, or a new PostgreSQL database (dropped afterwards)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    url = create_database(_postgres_or_skip())
+    yield url
+    drop_database(POSTGRES_URL, url)
