@@ -14,8 +14,8 @@ from connectors.amilia.credentials import AmiliaCredentials
 from connectors.cyberimpact.credentials import CyberimpactCredentials
 from passerelle.settings import reset_settings_cache
 from sandbox.server import SandboxServer
+from tests.support.cyberimpact_state import CYBERIMPACT_TOKEN
 
-CYBERIMPACT_TOKEN = "sandbox-cyberimpact-token"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 

@@ -38,11 +38,8 @@ from flows.amilia_webhooks import process_amilia_events
 from passerelle.settings import get_settings, reset_settings_cache
 from passerelle.store.inbox import store_deliveries
 from tasks.amilia_events_drain import DrainOptions, drain
-from tests.amilia_factory import Org
-from tests.flows import test_amilia_webhooks as webhooks
-from tests.flows import test_archived_accounts_rule_flows as archived
-from tests.flows.conftest import CYBERIMPACT_TOKEN
-from tests.flows.test_amilia_webhooks_kit import (
+from tests.support.amilia_org import Org, account, person
+from tests.support.amilia_webhooks import (
     account_event,
     delivery,
     envelope,
@@ -50,6 +47,8 @@ from tests.flows.test_amilia_webhooks_kit import (
     person_event,
     registration_event,
 )
+from tests.support.clubs import shared_address_club, webhook_club
+from tests.support.cyberimpact_state import CYBERIMPACT_TOKEN
 
 TODAY = date.today()
 BATCH_SIZES = (1, 7, 1000)
@@ -104,7 +103,7 @@ def _cancellations(org: Org) -> list[dict]:
 
 
 def _registrations(org: Org) -> list[dict]:
-    julie, gagnon = webhooks.person(org, 11), webhooks.person(org, 20)
+    julie, gagnon = person(org, 11), person(org, 20)
     drop_in = org.register(104, julie, 2, days_ago=1, drop_in=True)
     soccer = org.register(105, gagnon, 4, days_ago=2)
     gym = org.hold(12, gagnon, purchased_days_ago=0)
@@ -114,26 +113,26 @@ def _registrations(org: Org) -> list[dict]:
 
 
 def _archives(org: Org) -> list[dict]:
-    webhooks.person(org, 11)["IsArchived"] = True
+    person(org, 11)["IsArchived"] = True
     org.accounts[1]["IsArchived"] = True
-    swim = org.register(106, webhooks.person(org, 10), 3, days_ago=3)
+    swim = org.register(106, person(org, 10), 3, days_ago=3)
     return [person_event({"Id": 11}, "Delete"), registration_event(swim), account_event(org, 2, "Delete")]
 
 
 def _shared_address(org: Org) -> list[dict]:
     """The issue's case: an account archived in the batch of a live person's event sharing the address."""
-    swim = org.register(101, archived.person(org, 11), 3, days_ago=1)
-    archived.account(org, 2)["IsArchived"] = archived.account(org, 3)["IsArchived"] = True
+    swim = org.register(101, person(org, 11), 3, days_ago=1)
+    account(org, 2)["IsArchived"] = account(org, 3)["IsArchived"] = True
     karate = next(r for r in org.registrations if r["Id"] == 200)
     return [account_event(org, 2, "Delete"), registration_event(karate, "Update"), registration_event(swim),
-            account_event(org, 3, "Delete"), person_event(archived.person(org, 11), "Update")]
+            account_event(org, 3, "Delete"), person_event(person(org, 11), "Update")]
 
 
 FIXTURES: dict[str, tuple[Callable[[], Org], Callable[[Org], list[dict]]]] = {
-    "cancellations": (webhooks.club, _cancellations),
-    "registrations and a purchase": (webhooks.club, _registrations),
-    "archives": (webhooks.club, _archives),
-    "archived account sharing a live address": (archived.club, _shared_address),
+    "cancellations": (webhook_club, _cancellations),
+    "registrations and a purchase": (webhook_club, _registrations),
+    "archives": (webhook_club, _archives),
+    "archived account sharing a live address": (shared_address_club, _shared_address),
 }
 
 

@@ -6,7 +6,7 @@ Each test quotes the sentence of ../shared/seeds/cyberimpact-amilia-sync.txt it 
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from prefect.client.orchestration import get_client
@@ -18,48 +18,12 @@ from tasks.amilia_mapping import ARCHIVED_GROUP, CLIENTS_GROUP, CUSTOM_FIELDS
 from tasks.amilia_sync import PreflightError
 from tasks.amilia_transforms import REASON_CHILD
 from tasks.cyberimpact_diff import REASON_UNSUBSCRIBED
-from tests.amilia_factory import Org
-
-TODAY = date(2026, 11, 23)
-BALLET = "Arts \\ Danse \\ Ballet \\ Ballet 5-7 ans"
-KARATE = "Arts martiaux \\ Karaté \\ Débutant \\ Karaté lundi"
-GYM = "Abonnement gym annuel"
-
-
-def club() -> Org:
-    org = Org(today=TODAY)
-    org.activity(1, "Arts", "Danse", "Ballet", "Ballet 5-7 ans")
-    org.activity(2, "Arts martiaux", "Karaté", "Débutant", "Karaté lundi")
-    org.membership(12, GYM)
-    org.family(1, "marc.roy@example.org")                                    # owner
-    julie = org.person(11, 1, "Julie", "julie.roy@example.org")              # adult, own e-mail
-    leo = org.person(12, 1, "Léo", "leo.roy@example.org", child=True)        # child
-    org.register(100, julie, 1, days_ago=30)
-    org.register(101, leo, 2, days_ago=20)
-    gagnon = org.family(2, "gagnon@example.org", archived=True)             # archived account
-    org.register(200, gagnon, 1, days_ago=50)
-    gym = org.family(3, "gym@example.org")                                   # active membership only
-    org.hold(12, gym, purchased_days_ago=15)
-    old = org.family(4, "old@example.org")                                   # expired membership only
-    org.hold(12, old, expired=True)
-    ancient = org.family(5, "ancient@example.org")                           # registration > 24 months
-    org.register(500, ancient, 1, days_ago=800)
-    gone = org.family(6, "gone@example.org")                                 # unsubscribed in Cyberimpact
-    org.register(600, gone, 2, days_ago=5)
-    return org
-
-
-CYBERIMPACT = {"tokens": ["sandbox-cyberimpact-token"],
-               "members": [{"id": 1, "email": "gone@example.org", "firstname": "Gone", "status": "unsubscribed"}]}
-
-
-def member(state: dict, email: str) -> dict:
-    return next(m for m in state["members"] if m["email"] == email)
-
-
-def custom(state: dict, m: dict) -> dict[str, object]:
-    names = {str(f["id"]): f["name"] for f in state["customFields"]}
-    return {names[k]: v for k, v in m["customFields"].items()}
+from tests.support.amilia_org import BALLET, GYM, KARATE
+from tests.support.clubs import INITIAL_SYNC_CYBERIMPACT as CYBERIMPACT
+from tests.support.clubs import INITIAL_SYNC_DAY as TODAY
+from tests.support.clubs import initial_sync_club as club
+from tests.support.cyberimpact_state import custom_fields_of_member as custom
+from tests.support.cyberimpact_state import member
 
 
 async def test_initial_sync_applies_the_seed_rules(link):

@@ -6,8 +6,12 @@ import httpx
 
 from flows.amilia_reconcile import amilia_reconcile
 from flows.amilia_sync import amilia_initial_sync
-from tests.flows.conftest import CYBERIMPACT_TOKEN
-from tests.flows.test_amilia_initial_sync import BALLET, CYBERIMPACT, KARATE, TODAY, club, custom, member
+from tests.support.amilia_org import BALLET, KARATE
+from tests.support.clubs import INITIAL_SYNC_CYBERIMPACT as CYBERIMPACT
+from tests.support.clubs import INITIAL_SYNC_DAY as TODAY
+from tests.support.clubs import initial_sync_club as club
+from tests.support.cyberimpact_state import CYBERIMPACT_TOKEN, member
+from tests.support.cyberimpact_state import custom_fields_of_member as custom
 
 HEADERS = {"Authorization": f"Bearer {CYBERIMPACT_TOKEN}"}
 

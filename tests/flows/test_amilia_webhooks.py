@@ -8,19 +8,18 @@ Each test quotes the sentence of ../shared/seeds/cyberimpact-amilia-sync.txt ("M
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-from flows.amilia_sync import amilia_initial_sync
 from flows.amilia_webhooks import artifact_key, process_amilia_events
 from passerelle.store.effects import effect_details
 from tasks.amilia_events_model import SKIP_ALL_CANCELLED
 from tasks.amilia_mapping import ARCHIVED_GROUP, CLIENTS_GROUP
-from tests.amilia_factory import Org
-from tests.flows.test_amilia_webhooks_kit import (
+from tests.support.amilia_org import BALLET, GYM, KARATE, SOCCER, SWIM, person
+from tests.support.amilia_webhooks import (
     account_event,
     deliver,
     envelope,
@@ -29,64 +28,15 @@ from tests.flows.test_amilia_webhooks_kit import (
     person_event,
     registration_event,
 )
-
-TODAY = date.today()
-BALLET = "Arts \\ Danse \\ Ballet \\ Ballet 5-7 ans"
-KARATE = "Arts martiaux \\ Karaté \\ Débutant \\ Karaté lundi"
-SWIM = "Aquatique \\ Natation \\ Natation 1"
-SOCCER = "Sports \\ Soccer \\ U10 \\ Soccer samedi"
-GYM = "Abonnement gym annuel"
-MARC, JULIE, GAGNON = "marc.roy@example.org", "julie.roy@example.org", "gagnon@example.org"
+from tests.support.clubs import GAGNON, JULIE, MARC, TODAY, reload_amilia, synced
+from tests.support.clubs import webhook_club as club
+from tests.support.cyberimpact_state import custom_fields as custom
+from tests.support.cyberimpact_state import member
 
 
 @pytest.fixture(autouse=True)
 def no_linger(monkeypatch):
     monkeypatch.setattr("flows.amilia_webhooks.LINGER_SECONDS", 0.0)
-
-
-def club() -> Org:
-    org = Org(today=TODAY)
-    org.activity(1, "Arts", "Danse", "Ballet", "Ballet 5-7 ans")
-    org.activity(2, "Arts martiaux", "Karaté", "Débutant", "Karaté lundi")
-    org.activity(3, "Aquatique", "Natation", None, "Natation 1")
-    org.activity(4, "Sports", "Soccer", "U10", "Soccer samedi")
-    org.membership(12, GYM)
-    marc = org.family(1, MARC)                                             # person 10, owner
-    julie = org.person(11, 1, "Julie", JULIE)                              # adult, own e-mail
-    leo = org.person(12, 1, "Léo", None, child=True)                       # child
-    org.register(100, julie, 1, days_ago=30)
-    org.register(101, leo, 1, days_ago=29)                                 # the owner is in ballet twice
-    org.register(102, leo, 2, days_ago=20)                                 # the owner's only karate reason
-    org.register(103, julie, 3, days_ago=10)
-    gagnon = org.family(2, GAGNON)                                         # person 20
-    org.register(200, gagnon, 1, days_ago=50)
-    org.register(201, gagnon, 3, days_ago=10)
-    org.register(202, gagnon, 2, days_ago=8)
-    assert marc["Id"] == 10 and gagnon["Id"] == 20
-    return org
-
-
-def person(org: Org, person_id: int) -> dict:
-    return next(p for p in org.persons if p["Id"] == person_id)
-
-
-def member(state: dict, email: str) -> dict:
-    return next(m for m in state["members"] if m["email"] == email)
-
-
-def custom(state: dict, email: str) -> dict[str, object]:
-    names = {str(f["id"]): f["name"] for f in state["customFields"]}
-    return {names[k]: v for k, v in member(state, email)["customFields"].items()}
-
-
-async def synced(link, org: Org) -> None:
-    link.load(org.state())
-    await amilia_initial_sync(link=link.name, as_of=TODAY)
-
-
-def reload_amilia(link, org: Org) -> None:
-    """Amilia changed (the webhooks tell about it); Cyberimpact keeps its state."""
-    link.load(org.state(), link.cyberimpact())
 
 
 async def test_person_created_or_updated(link):

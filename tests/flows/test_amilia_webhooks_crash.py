@@ -27,9 +27,11 @@ from passerelle.store import session_scope
 from passerelle.store.effects import done_keys
 from passerelle.store.inbox import InboxEvent, list_events, store_deliveries
 from tasks.amilia_events_drain import DrainOptions, DrainReport, drain
-from tests.flows.conftest import CYBERIMPACT_TOKEN
-from tests.flows.test_amilia_webhooks import BALLET, GAGNON, KARATE, MARC, SWIM, club, synced
-from tests.flows.test_amilia_webhooks_kit import delivery, registration_event
+from tests.support.amilia_org import BALLET, KARATE, SWIM
+from tests.support.amilia_webhooks import delivery, registration_event
+from tests.support.clubs import GAGNON, MARC, synced
+from tests.support.clubs import webhook_club as club
+from tests.support.cyberimpact_state import CYBERIMPACT_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
 POSTGRES_URL = os.environ.get("PASSERELLE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

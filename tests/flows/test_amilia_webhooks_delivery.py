@@ -18,18 +18,12 @@ from passerelle.store import session_scope
 from passerelle.store.effects import done_keys, lease_holder
 from passerelle.store.inbox import InboxEvent, replay
 from tasks.amilia_mapping import CLIENTS_GROUP
-from tests.flows.conftest import CYBERIMPACT_TOKEN
-from tests.flows.test_amilia_webhooks import (
-    JULIE,
-    KARATE,
-    club,
-    custom,
-    member,
-    person,
-    reload_amilia,
-    synced,
-)
-from tests.flows.test_amilia_webhooks_kit import deliver, envelope, events, person_event, registration_event
+from tests.support.amilia_org import KARATE, person
+from tests.support.amilia_webhooks import deliver, envelope, events, person_event, registration_event
+from tests.support.clubs import JULIE, reload_amilia, synced
+from tests.support.clubs import webhook_club as club
+from tests.support.cyberimpact_state import CYBERIMPACT_TOKEN, member
+from tests.support.cyberimpact_state import custom_fields as custom
 
 
 @pytest.fixture(autouse=True)

@@ -20,8 +20,9 @@ from pydantic import TypeAdapter
 
 from flows.amilia_webhooks import process_amilia_events
 from tasks.amilia_mapping import CLIENTS_GROUP
-from tests.flows.test_amilia_webhooks import club, synced
-from tests.flows.test_amilia_webhooks_kit import deliver, events, person_event
+from tests.support.amilia_webhooks import deliver, events, person_event
+from tests.support.clubs import synced
+from tests.support.clubs import webhook_club as club
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = next(d for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]

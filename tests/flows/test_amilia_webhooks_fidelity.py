@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from datetime import date
 
 import httpx
 from sqlmodel import delete
@@ -31,14 +30,11 @@ from passerelle.store.links import create_link
 from passerelle.store.models import AmiliaRegistration
 from tasks.amilia_events_model import SKIP_KEPT, SKIP_UNKNOWN_REGISTRATION
 from tasks.amilia_mapping import ARCHIVED_GROUP, CLIENTS_GROUP
-from tests.amilia_factory import Org
-from tests.flows import test_amilia_webhooks as webhooks
-from tests.flows import test_archived_accounts_rule_flows as shared
-from tests.flows.test_amilia_webhooks_kit import ORG_ID, envelope, events
-
-TODAY = date.today()
-BALLET, KARATE, SOCCER = webhooks.BALLET, webhooks.KARATE, webhooks.SOCCER
-JULIE, MARC, GAGNON, SAM = webhooks.JULIE, webhooks.MARC, webhooks.GAGNON, shared.SHARED
+from tests.support.amilia_org import BALLET, KARATE, SOCCER, Org, account, person
+from tests.support.amilia_webhooks import ORG_ID, envelope, events
+from tests.support.clubs import GAGNON, JULIE, MARC, TODAY, shared_address_club, webhook_club
+from tests.support.clubs import SHARED as SAM
+from tests.support.cyberimpact_state import custom_fields
 
 
 async def _no_nudge(source: str, link: str, accepted: int) -> None:
@@ -85,7 +81,7 @@ async def test_an_event_of_another_organisation_is_dead_and_never_applied(link):
     """A link connects one Amilia organisation to one Cyberimpact account (seed: « envoyez un courriel … avec
     le nom d'organisation et votre numéro de compte Cyberimpact »): a Person Delete whose envelope names
     another OrganizationId is set aside with the reason, and archives nobody."""
-    org = webhooks.club()
+    org = webhook_club()
     await synced(link, org)
     foreign = {**envelope("Person", "Delete", {"Id": "11"}), "OrganizationId": 9999}
     with gateway(link) as url:
@@ -98,7 +94,7 @@ async def test_an_event_of_another_organisation_is_dead_and_never_applied(link):
     assert dead.last_error == f"event of Amilia organisation 9999, not of this link's organisation {ORG_ID}: " \
                               "never applied"
     state = link.cyberimpact()
-    assert webhooks.custom(state, JULIE)["Amilia.IsArchived"] == "False"
+    assert custom_fields(state, JULIE)["Amilia.IsArchived"] == "False"
     assert JULIE in link.group_members(BALLET) and JULIE not in link.group_members(ARCHIVED_GROUP)
 
 
@@ -106,11 +102,11 @@ async def test_a_link_saved_with_the_store_slug_checks_the_number_amilia_answers
     """The link's credentials may name the organisation by its store slug; envelopes carry its number,
     which Amilia's own answers give (memberships carry OrganizationId): the organisation's events apply, the
     others are set aside."""
-    org = webhooks.club()
+    org = webhook_club()
     await synced(link, org)
     await AmiliaCredentials(username="demo@passerelle.dev", password="demo-password", organization="club-test",
                             base_url=link.sandbox.amilia_url).asave(link.name, overwrite=True)
-    webhooks.person(org, 11)["IsArchived"] = True
+    person(org, 11)["IsArchived"] = True
     amilia_changed(link, org)
     with gateway(link) as url:
         fire(link, url, {"envelope": {**envelope("Person", "Delete", {"Id": "11"}), "OrganizationId": 7}},
@@ -119,7 +115,7 @@ async def test_a_link_saved_with_the_store_slug_checks_the_number_amilia_answers
 
     assert summary["dead"] == 1 and summary["applied"] == 1, summary
     assert "organisation 7, not of this link's organisation 8008" in events(link.name)[0].last_error
-    assert webhooks.custom(link.cyberimpact(), JULIE)["Amilia.IsArchived"] == "True"  # by the 8008 event
+    assert custom_fields(link.cyberimpact(), JULIE)["Amilia.IsArchived"] == "True"  # by the 8008 event
 
 
 # --- 2. a registration Delete that carries only its Id --------------------------------------------------
@@ -127,7 +123,7 @@ async def test_a_registration_delete_with_only_its_id_unregisters_from_what_the_
     """« En cas de désinscription, nous retirerons l'adresse du propriétaire du compte et celle de la personne
     des groupes d'activité ou d'abonnement, mais elles resteront dans le groupe de vos Clients Amilia » — the
     Delete says only {"Id": "100"}; the initial sync saw registration 100 (Julie's ballet)."""
-    org = webhooks.club()
+    org = webhook_club()
     await synced(link, org)
     next(r for r in org.registrations if r["Id"] == 100)["IsCancelled"] = True
     amilia_changed(link, org)
@@ -143,15 +139,15 @@ async def test_a_registration_delete_with_only_its_id_unregisters_from_what_the_
 async def test_a_registration_delete_with_only_its_id_uses_what_an_earlier_webhook_carried(link):
     """A registration the sync never saw, announced whole by its Create webhook, then deleted with only its
     Id: « nous … les ajouterons aux groupes correspondants », then « nous retirerons … des groupes »."""
-    org = webhooks.club()
+    org = webhook_club()
     await synced(link, org)
-    soccer = org.register(105, webhooks.person(org, 20), 4, days_ago=1)
+    soccer = org.register(105, person(org, 20), 4, days_ago=1)
     amilia_changed(link, org)
     with gateway(link) as url:
         fire(link, url, {"Context": "Registration", "Action": "Create", "Id": 105})
         assert (await process_amilia_events(link=link.name))["applied"] == 1
         assert link.group_members(SOCCER) == {GAGNON}
-        org.register(106, webhooks.person(org, 10), 4, days_ago=1)  # soccer stays live: not cancelled for all
+        org.register(106, person(org, 10), 4, days_ago=1)  # soccer stays live: not cancelled for all
         soccer["IsCancelled"] = True
         amilia_changed(link, org)
         fire(link, url, thin_registration_delete(105))
@@ -165,7 +161,7 @@ async def test_an_unknown_registration_id_is_done_and_left_to_the_reconciliation
     """A Delete with only an Id the store never saw (here: a store older than the registration facts) changes
     nothing and is done with the reason "unknown registration"; the nightly reconciliation then takes Julie
     out of ballet (« En cas de désinscription, nous retirerons … des groupes d'activité »)."""
-    org = webhooks.club()
+    org = webhook_club()
     await synced(link, org)
     with session_scope() as s:
         s.execute(delete(AmiliaRegistration))
@@ -190,7 +186,7 @@ async def test_unregistration_keeps_an_address_still_registered_through_another_
     """« En cas de désinscription, nous retirerons l'adresse du propriétaire du compte et celle de la personne
     des groupes d'activité » — Sam (account 2) leaves ballet and karaté; the address is also Julie's, still in
     ballet through account 1: it stays in ballet, leaves karaté. The reconciliation agrees."""
-    org = shared.club()
+    org = shared_address_club()
     await synced(link, org)
     for registration in (200, 201):  # Sam's karaté and ballet
         next(r for r in org.registrations if r["Id"] == registration)["IsCancelled"] = True
@@ -200,14 +196,14 @@ async def test_unregistration_keeps_an_address_still_registered_through_another_
     summary = await process_amilia_events(link=link.name)
 
     assert summary["applied"] == 1 and summary["skipped"] == {SKIP_KEPT: 1}, summary  # karaté left; ballet kept
-    assert SAM in link.group_members(shared.BALLET) and SAM not in link.group_members(shared.KARATE)
+    assert SAM in link.group_members(BALLET) and SAM not in link.group_members(KARATE)
     report = await amilia_reconcile(link=link.name, as_of=TODAY)
     assert sum(report["counts"].values()) == 0, report  # the reconciliation keeps the same pairs
 
 
 # --- 4. one person's fields ---------------------------------------------------------------------------
 def _julie_without_phone(org: Org) -> None:
-    julie = shared.person(org, 11)
+    julie = person(org, 11)
     julie.update(Telephone=None, TelephoneMobile=None, ExternalId=None, Skills=[], DateOfBirth=None,
                  LastName="Tremblay")
 
@@ -218,7 +214,7 @@ def assert_julies_fields_only(link) -> None:
     state = link.cyberimpact()
     m = next(m for m in state["members"] if m["email"] == SAM)
     assert (m["firstname"], m["lastname"], m["birthdate"]) == ("Julie", "Tremblay", "")
-    fields = shared.custom(state, SAM)
+    fields = custom_fields(state, SAM)
     assert (fields["Amilia.PersonId"], fields["Amilia.AccountId"], fields["Amilia.IsArchived"]) == (11, 1, "False")
     for name in ("Amilia.Telephone", "Amilia.TelephoneMobile", "Amilia.ExternalId", "Amilia.Skills"):
         assert name not in fields, (name, fields)
@@ -227,12 +223,12 @@ def assert_julies_fields_only(link) -> None:
 async def test_the_contact_takes_every_field_of_the_person_who_now_fills_it(link):
     """« Un compte a été supprimé (archivé) »: Sam's account; the address stays live as Julie's
     (docs/amilia-sync.md, "Shared e-mails") — and then every field is hers, an empty one cleared."""
-    org = shared.club()
+    org = shared_address_club()
     _julie_without_phone(org)
     await synced(link, org)
-    before = shared.custom(link.cyberimpact(), SAM)
+    before = custom_fields(link.cyberimpact(), SAM)
     assert before["Amilia.PersonId"] == 20 and before["Amilia.Telephone"] == "514-555-0101"
-    shared.account(org, 2)["IsArchived"] = True
+    account(org, 2)["IsArchived"] = True
     amilia_changed(link, org)
     with gateway(link) as url:
         fire(link, url, {"Context": "Account", "Action": "Delete", "Id": 2})
@@ -245,11 +241,11 @@ async def test_the_contact_takes_every_field_of_the_person_who_now_fills_it(link
 async def test_the_initial_sync_and_the_reconciliation_apply_the_same_identity_rule(link):
     """The archive webhook was lost: the reconciliation makes the address Julie's, every field from her; an
     initial sync run again over a contact Sam filled does the same."""
-    org = shared.club()
+    org = shared_address_club()
     _julie_without_phone(org)
     await synced(link, org)
     filled_by_sam = link.cyberimpact()
-    shared.account(org, 2)["IsArchived"] = True
+    account(org, 2)["IsArchived"] = True
     amilia_changed(link, org)
 
     report = await amilia_reconcile(link=link.name, as_of=TODAY)

@@ -13,61 +13,25 @@ person, leaves those only the archived account gave, and keeps Amilia.IsArchived
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 
 from flows.amilia_reconcile import amilia_reconcile
 from flows.amilia_sync import amilia_initial_sync
 from flows.amilia_webhooks import process_amilia_events
 from tasks.amilia_mapping import ARCHIVED_GROUP, CLIENTS_GROUP
-from tests.amilia_factory import Org
-from tests.flows.test_amilia_webhooks_kit import account_event, deliver, person_event, registration_event
+from tests.support.amilia_org import BALLET, GYM, KARATE, SWIM, Org, account, person
+from tests.support.amilia_webhooks import account_event, deliver, person_event, registration_event
+from tests.support.clubs import LIVE_OWNER as MARC
+from tests.support.clubs import OTHER, SHARED, TODAY
+from tests.support.clubs import shared_address_club as club
+from tests.support.cyberimpact_state import custom_fields as custom
 
-TODAY = date.today()  # the drain judges the 24-month window and the memberships against today
-BALLET = "Arts \\ Danse \\ Ballet \\ Ballet 5-7 ans"
-KARATE = "Arts martiaux \\ Karaté \\ Débutant \\ Karaté lundi"
-SWIM = "Aquatique \\ Natation \\ Natation 1"
-GYM = "Abonnement gym annuel"
-MARC, SHARED, OTHER, LOU = "marc@example.org", "sam@example.org", "other@example.org", "lou.owner@example.org"
+LOU = "lou.owner@example.org"
 
 
 @pytest.fixture(autouse=True)
 def no_linger(monkeypatch):
     monkeypatch.setattr("flows.amilia_webhooks.LINGER_SECONDS", 0.0)
-
-
-def club() -> Org:
-    """Sam's address is Julie's in the live account 1, the owner's of account 2 and Lou's in account 4."""
-    org = Org(today=TODAY)
-    org.activity(1, "Arts", "Danse", "Ballet", "Ballet 5-7 ans")
-    org.activity(2, "Arts martiaux", "Karaté", "Débutant", "Karaté lundi")
-    org.activity(3, "Aquatique", "Natation", None, "Natation 1")
-    org.membership(12, GYM)
-    org.family(1, MARC)                                                     # person 10, live account
-    julie = org.person(11, 1, "Julie", SHARED)                              # the live person of the address
-    org.register(100, julie, 1, days_ago=30)                                # ballet
-    sam = org.family(2, SHARED)                                             # person 20, account to archive
-    org.register(200, sam, 2, days_ago=10)                                  # karaté: account 2 only
-    org.register(201, sam, 1, days_ago=12)                                  # ballet: both accounts
-    org.hold(12, sam, purchased_days_ago=20)                                # gym: account 2 only
-    other = org.family(3, OTHER)                                            # person 30, account to archive
-    org.register(300, other, 2, days_ago=9)
-    return org
-
-
-def person(org: Org, person_id: int) -> dict:
-    return next(p for p in org.persons if p["Id"] == person_id)
-
-
-def account(org: Org, account_id: int) -> dict:
-    return next(a for a in org.accounts if a["Id"] == account_id)
-
-
-def custom(state: dict, email: str) -> dict[str, object]:
-    names = {str(f["id"]): f["name"] for f in state["customFields"]}
-    m = next(m for m in state["members"] if m["email"] == email)
-    return {names[k]: v for k, v in m["customFields"].items()}
 
 
 async def synced(link, org: Org) -> None:

@@ -17,7 +17,9 @@ from passerelle.cli.render import print_summary
 from passerelle.store import get_engine, get_sync_run, latest_sync_run, start_sync_run
 from passerelle.store.effects import acquire_lease, lease_holder, release_lease
 from passerelle.store.runs import CRASHED
-from tests.flows.test_amilia_initial_sync import CYBERIMPACT, TODAY, club
+from tests.support.clubs import INITIAL_SYNC_CYBERIMPACT as CYBERIMPACT
+from tests.support.clubs import INITIAL_SYNC_DAY as TODAY
+from tests.support.clubs import initial_sync_club as club
 
 
 def age(run_id: int, lease: str | None = None) -> None:

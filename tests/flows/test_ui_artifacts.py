@@ -20,11 +20,12 @@ from flows.amilia_webhooks import process_amilia_events
 from passerelle.store import latest_sync_run
 from passerelle.store.effects import acquire_lease, release_lease
 from tasks.amilia_events_drain import drain_lease_name
-from tests.amilia_factory import Org
-from tests.flows.test_amilia_initial_sync import CYBERIMPACT, TODAY, club
-from tests.flows.test_amilia_webhooks import JULIE, MARC, person
-from tests.flows.test_amilia_webhooks import club as webhook_club
-from tests.flows.test_amilia_webhooks_kit import account_event, deliver, envelope, events, person_event
+from tests.support.amilia_org import Org, person
+from tests.support.amilia_webhooks import account_event, deliver, envelope, events, person_event
+from tests.support.clubs import INITIAL_SYNC_CYBERIMPACT as CYBERIMPACT
+from tests.support.clubs import INITIAL_SYNC_DAY as TODAY
+from tests.support.clubs import JULIE, MARC, webhook_club
+from tests.support.clubs import initial_sync_club as club
 
 
 async def shown(state) -> tuple[Any, dict[str, Any]]:

@@ -43,9 +43,9 @@ def receiver(request, store):
     """(post(body) -> response, rows() -> stored events) on a gateway over SQLite, then PostgreSQL."""
     url, link = store, "default"
     if request.param == "postgres":
-        from tests.store.conftest import _postgres_reachable
+        from tests.support.store_backends import postgres_reachable
 
-        problem = _postgres_reachable()
+        problem = postgres_reachable()
         if problem:
             if os.environ.get("PASSERELLE_REQUIRE_POSTGRES"):
                 pytest.fail(f"PostgreSQL is required here but {POSTGRES_URL} is not reachable: {problem}")

@@ -2,44 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from sqlalchemy import create_engine, text
 
 from tests.store.support import create_database, drop_database
-
-POSTGRES_URL = os.environ.get("PASSERELLE_TEST_POSTGRES_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def _postgres_reachable() -> str | None:
-    try:
-        engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(text("select 1"))
-        engine.dispose()
-        return None
-    except Exception as exc:  # any connection problem means "not here"
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
-
-
-def _postgres_or_skip() -> str:
-    problem = _postgres_reachable()
-    if problem:
-        if os.environ.get("PASSERELLE_REQUIRE_POSTGRES"):
-            pytest.fail(f"PostgreSQL is required here (PASSERELLE_REQUIRE_POSTGRES) but {POSTGRES_URL} "
-                        f"is not reachable: {problem}")
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} ({problem}); set "
-                    f"PASSERELLE_TEST_POSTGRES_URL to run the PostgreSQL half of the store tests")
-    return POSTGRES_URL
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    return _postgres_or_skip()
+from tests.support.store_backends import POSTGRES_URL, postgres_or_skip, store_url  # noqa: F401 (fixture)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -48,6 +14,6 @@ def fresh_store_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'fresh.db'}"
         return
-    url = create_database(_postgres_or_skip())
+    url = create_database(postgres_or_skip())
     yield url
     drop_database(POSTGRES_URL, url)

@@ -25,12 +25,11 @@ from tasks.amilia_events_model import (
     classify,
 )
 from tasks.amilia_events_plan import plan_batch
-from tests.amilia_factory import Org
-from tests.flows.test_amilia_webhooks_kit import envelope, membership_event, person_event, registration_event
+from tests.support.amilia_org import BALLET, Org
+from tests.support.amilia_webhooks import envelope, membership_event, person_event, registration_event
 
 TODAY = date(2026, 11, 23)
 SINCE = TODAY - timedelta(days=730)
-BALLET = "Arts \\ Danse \\ Ballet \\ Ballet 5-7 ans"
 
 
 def family() -> Org:

@@ -20,7 +20,7 @@ from tasks.amilia_transforms import (
     plan_contacts,
     window_start,
 )
-from tests.amilia_factory import Org, contact, groups_of
+from tests.support.amilia_org import Org, contact, groups_of
 
 TODAY = date(2026, 11, 23)
 

@@ -19,15 +19,12 @@ from tasks.amilia_events_plan import plan_batch
 from tasks.amilia_mapping import CLIENTS_GROUP
 from tasks.amilia_transforms import accounts_frame, enrolments_frame, persons_frame, plan_contacts, window_start
 from tasks.cyberimpact_diff import diff_contacts
-from tests.amilia_factory import Org, contact, groups_of
-from tests.flows.test_amilia_webhooks_kit import envelope
+from tests.support.amilia_org import BALLET, GYM, KARATE, Org, contact, groups_of
+from tests.support.amilia_webhooks import envelope
 
 TODAY = date(2026, 11, 23)
 SHARED = "shared@example.org"
-BALLET = "Arts \\ Danse \\ Ballet \\ Ballet 5-7 ans"
-KARATE = "Arts martiaux \\ Karaté \\ Débutant \\ Karaté lundi"
-SWIM = "Aquatique \\ Bain libre"
-GYM = "Abonnement gym annuel"
+SWIM = "Aquatique \\ Bain libre"  # this organisation's free swim, not tests.support's SWIM
 
 
 def plan(org: Org):

@@ -2,42 +2,9 @@
 
 from __future__ import annotations
 
-import pandas as pd
-
-from tasks.amilia_mapping import CLIENTS_GROUP, CUSTOM_FIELD_NAMES
-from tasks.cyberimpact_diff import REASON_UNSUBSCRIBED, diff_contacts, planned_member
-
-FIELD_IDS = {name: str(i) for i, name in enumerate(CUSTOM_FIELD_NAMES, start=1)}
-NAMES_BY_ID = {v: k for k, v in FIELD_IDS.items()}
-GROUPS = {"1": CLIENTS_GROUP, "2": "Arts \\ Danse \\ Ballet \\ Ballet 5-7 ans"}
-
-
-def planned(email: str, **over) -> dict:
-    row = {"email": email, "firstname": "Léa", "lastname": "Roy", "gender": "f", "birthdate": "1986-04-02",
-           "country": "CA", "postalCode": "H2X 1Y4", "consent_date": "2026-10-01", "consent_proof": "SUB-9"}
-    row.update({name: None for name in CUSTOM_FIELD_NAMES})
-    row.update({"Amilia.PersonId": 501, "Amilia.IsArchived": "False", "Amilia.Address.City": "Montréal"})
-    row.update(over)
-    return row
-
-
-def as_member(row: dict, groups=("1", "2"), **over) -> dict:
-    m = planned_member(row)
-    member = {k: v for k, v in m.items() if k not in ("customFields", "consentDate", "consentProof")}
-    member.update({"customFields": {FIELD_IDS[k]: v for k, v in m["customFields"].items()},
-                   "relationType": "active-clients", "consentType": "implied",
-                   "consentDate": m["consentDate"], "consentProof": m["consentProof"],
-                   "status": "active", "groups": list(groups)})
-    member.update(over)
-    return member
-
-
-def diff(rows, existing, unsubscribed=frozenset(), memberships=None):
-    contacts = pd.DataFrame(rows)
-    if memberships is None:
-        memberships = pd.DataFrame([{"email": r["email"], "group_title": GROUPS["2"], "kind": "activity"}
-                                    for r in rows])
-    return diff_contacts(contacts, memberships, existing, set(unsubscribed), NAMES_BY_ID, GROUPS)
+from tasks.amilia_mapping import CLIENTS_GROUP
+from tasks.cyberimpact_diff import REASON_UNSUBSCRIBED
+from tests.support.cyberimpact_diff import FIELD_IDS, GROUPS, as_member, diff, planned
 
 
 def test_new_contact_is_created_with_consent_and_groups():

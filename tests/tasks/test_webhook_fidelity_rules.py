@@ -25,13 +25,12 @@ from tasks.amilia_events_model import (
 from tasks.amilia_events_plan import plan_batch
 from tasks.amilia_events_write import CyberimpactAccount
 from tasks.cyberimpact_diff import EMPTY
-from tests.amilia_factory import Org
-from tests.flows.test_amilia_webhooks_kit import envelope, registration_event
-from tests.tasks.test_cyberimpact_diff import as_member, diff, planned
+from tests.support.amilia_org import BALLET, Org
+from tests.support.amilia_webhooks import envelope, registration_event
+from tests.support.cyberimpact_diff import GROUPS, NAMES_BY_ID, as_member, diff, planned
 
 TODAY = date(2026, 11, 23)
 SINCE = TODAY - timedelta(days=730)
-BALLET = "Arts \\ Danse \\ Ballet \\ Ballet 5-7 ans"
 SHARED = "sam@example.org"
 
 
@@ -159,7 +158,6 @@ def test_webhooks_never_move_the_membership_fields_back_to_an_older_purchase():
     """« Amilia.Membership.Name: Nom du dernier abonnement acheté » — a purchase event arriving after a later
     one does not replace it, whatever the order the events are drained in."""
     from tasks.cyberimpact_diff import diff_contacts
-    from tests.tasks.test_cyberimpact_diff import GROUPS, NAMES_BY_ID
 
     def membership(name: str, day: str) -> dict:
         return {"Amilia.Membership.Name": name, "Amilia.Membership.PurchasedDate": day}

@@ -1,10 +1,19 @@
-"""Small hand-built Amilia records in the API's own shapes (docs/contracts.md), for transform and flow tests."""
+"""The Amilia organisation factory: small hand-built records in the API's own shapes (docs/contracts.md), for
+transform and flow tests, and the Cyberimpact group titles its activities and memberships become."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
+
+# The Cyberimpact groups of the activities (program \ category \ subcategory \ activity) and of the membership
+# the tests' organisations hold.
+BALLET = "Arts \\ Danse \\ Ballet \\ Ballet 5-7 ans"
+KARATE = "Arts martiaux \\ Karaté \\ Débutant \\ Karaté lundi"
+SWIM = "Aquatique \\ Natation \\ Natation 1"
+SOCCER = "Sports \\ Soccer \\ U10 \\ Soccer samedi"
+GYM = "Abonnement gym annuel"
 
 
 @dataclass
@@ -155,3 +164,13 @@ def contact(plan: Any, email: str) -> dict:
 def groups_of(plan: Any, email: str) -> set[str]:
     """The static groups a ContactPlan gives an address."""
     return set(plan.memberships.loc[plan.memberships["email"] == email, "group_title"])
+
+
+def person(org: Org, person_id: int) -> dict[str, Any]:
+    """The organisation's person of an id (the record a test changes, as Amilia would)."""
+    return next(p for p in org.persons if p["Id"] == person_id)
+
+
+def account(org: Org, account_id: int) -> dict[str, Any]:
+    """The organisation's account of an id."""
+    return next(a for a in org.accounts if a["Id"] == account_id)

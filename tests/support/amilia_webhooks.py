@@ -1,5 +1,5 @@
-"""Helpers of the webhook tests (no tests here): Amilia envelopes as the emulator renders them, stored in the
-inbox the way the gateway stores them (docs/amilia-webhooks.md, "What lands in the inbox")."""
+"""Amilia webhook envelopes as the emulator renders them, and the inbox rows the gateway stores them as
+(docs/amilia-webhooks.md, "What lands in the inbox")."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from passerelle.store.inbox import Delivery, InboxEvent, store_deliveries
-from tests.amilia_factory import Org
+from tests.support.amilia_org import Org
 
 ORG_ID = 8008
 
