@@ -21,16 +21,22 @@ from passerelle.gateway.limits import guarded_protocol
 from passerelle.gateway.settings import GatewaySettings
 
 _TOKEN = re.compile(r"(?i)(token=)[^&\s]*")
+_PATH_TOKEN = re.compile(r"(/hooks/[^/?&\s]+/[^/?&\s]+/)[^/?&\s]+")  # /hooks/{source}/{link}/{token}
+
+
+def _redact(text: str) -> str:
+    return _PATH_TOKEN.sub(r"\1***", _TOKEN.sub(r"\1***", text))
 
 
 class RedactTokens(logging.Filter):
-    """Hides link tokens in access-log lines (the token is in the receiver URL's query)."""
+    """Hides link tokens in access-log lines: the `token` query parameter and the path segment after the
+    link (`token_in_path` sources), also where a sender echoes its URL in a parameter."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(_TOKEN.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
+            record.args = tuple(_redact(a) if isinstance(a, str) else a for a in record.args)
         elif isinstance(record.msg, str):
-            record.msg = _TOKEN.sub(r"\1***", record.msg)
+            record.msg = _redact(record.msg)
         return True
 
 

@@ -35,6 +35,11 @@ class GatewaySettings(BaseSettings):
                                        "(a single call's deliveries are never split)")
     link_cache_seconds: float = Field(5.0, ge=0, description="how long link tokens are cached; an unknown "
                                       "link or a wrong token re-reads them at most once a second")
+    secret_cache_seconds: float = Field(300.0, ge=0, description="signed sources: how long a link's signing "
+                                        "secret (a Prefect Secret block) is kept in memory; a signature that "
+                                        "does not match re-reads it at most once a second")
+    secret_timeout_seconds: float = Field(10.0, gt=0, description="signed sources: how long a call waits for "
+                                          "Prefect to give a signing secret before it gets 503 with Retry-After")
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
         "FULL", description="SQLite store only: FULL syncs the WAL at every commit, so an acknowledged "
         "delivery also survives a power loss; NORMAL survives a process crash only")

@@ -128,7 +128,10 @@ def test_openapi_lists_every_receiver(gateway):
     assert "Amilia" in post["description"] and "durably" in post["description"]
     assert {p["name"] for p in post["parameters"]} == {"link", "token"}
     assert {"200", "401", "404", "400", "413", "422"} <= set(post["responses"])
-    assert httpx.get(f"{gateway.url}/healthz").json() == {"status": "ok", "sources": ["amilia"]}
+    assert set(spec["paths"]["/hooks/amilia/{link}"]) == {"post"}  # Amilia only POSTs
+    catch = spec["paths"]["/hooks/catch/{link}/{token}"]
+    assert set(catch) == {"get", "post"} and "415" in catch["post"]["responses"]
+    assert httpx.get(f"{gateway.url}/healthz").json() == {"status": "ok", "sources": ["amilia", "catch"]}
 
 
 def test_store_failure_answers_503_and_acknowledges_nothing(gateway, monkeypatch):

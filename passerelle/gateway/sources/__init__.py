@@ -2,6 +2,9 @@
 
 from passerelle.gateway.sources.amilia import AmiliaSource
 from passerelle.gateway.sources.base import (
+    DedupeKey,
+    FieldKey,
+    HeaderKey,
     InvalidEnvelope,
     KnownLink,
     NotJson,
@@ -11,11 +14,16 @@ from passerelle.gateway.sources.base import (
     presented_token,
     verify_url_token,
 )
+from passerelle.gateway.sources.calls import Answer, Call, call_envelope, query_challenge, url_verification
+from passerelle.gateway.sources.catch import CatchSource
+from passerelle.gateway.sources.signatures import HmacSignature, Signature, TwilioSignature
 
 
 def default_sources() -> list[Source]:
-    return [AmiliaSource()]
+    return [AmiliaSource(), CatchSource()]
 
 
-__all__ = ["AmiliaSource", "InvalidEnvelope", "KnownLink", "NotJson", "Source", "SourceError", "Unauthorized",
-           "default_sources", "presented_token", "verify_url_token"]
+__all__ = ["AmiliaSource", "Answer", "Call", "CatchSource", "DedupeKey", "FieldKey", "HeaderKey", "HmacSignature",
+           "InvalidEnvelope", "KnownLink", "NotJson", "Signature", "Source", "SourceError", "TwilioSignature",
+           "Unauthorized", "call_envelope", "default_sources", "presented_token", "query_challenge",
+           "url_verification", "verify_url_token"]

@@ -27,9 +27,7 @@ from passerelle.gateway.sources.base import (
     InvalidEnvelope,
     KnownLink,
     Source,
-    canonical_sha256,
     load_json,
-    sha256_hex,
     verify_url_token,
 )
 from passerelle.store.inbox import Delivery
@@ -136,7 +134,7 @@ class AmiliaSource(Source):
             out = []
             for i, envelope in enumerate(document):
                 event_type, key = check_envelope(envelope, f"[{i}].")
-                out.append(Delivery(self.name, link, canonical_sha256(envelope), event_type, key, envelope))
+                out.append(Delivery(self.name, link, self.event_id(envelope), event_type, key, envelope))
             return out
         event_type, key = check_envelope(document)
-        return [Delivery(self.name, link, sha256_hex(body), event_type, key, document, raw=body)]
+        return [Delivery(self.name, link, self.event_id(document, raw=body), event_type, key, document, raw=body)]
