@@ -7,7 +7,7 @@ nothing logs it. Lose it and run `hooks add` again: that rotates the token (the 
 A signed source (iAdvize, Zendesk, Slack, Twilio) also needs the link's signing secret, the one the vendor
 signs with: `hooks secret SOURCE --link L --secret-env VAR` (or `hooks add … --secret-env VAR`) saves it as
 the Prefect Secret block `hook-<source>-<link>` (a SecretStr, shown masked in Prefect's UI), never in the
-store; the gateway reads it from Prefect (docs/webhooks.md, "Signed sources").
+store; the gateway reads it from Prefect (docs/webhooks-signed.md, "Signed sources").
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """What a source sees of one webhook call (`Call`), what a handshake answers (`Answer`), and the stored
-envelope of calls whose data is a query string or a form (docs/webhooks.md, "Forms, query strings and catch
+envelope of calls whose data is a query string or a form (docs/webhooks-signed.md, "Forms, query strings and catch
 hooks").
 
 The envelope of a form or query call (`call_envelope`), stored as the inbox row's `payload`:

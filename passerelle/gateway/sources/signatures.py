@@ -1,5 +1,5 @@
 """How vendors sign their webhook calls: a reusable HMAC scheme, Twilio's own, and each vendor's settings
-(docs/webhooks.md, "Signed sources").
+(docs/webhooks-signed.md, "Signed sources").
 
 `HmacSignature.template` says what is signed, with three placeholders and literal text around them:
 `{body}` (the raw body bytes), `{timestamp}` (the timestamp header's value as sent) and `{query}` (the raw
@@ -222,7 +222,7 @@ class TwilioSignature:
                            f"PASSERELLE_GATEWAY_PUBLIC_URL is not the URL given to Twilio")
 
 
-# ---- the vendors (API-NOTES.md; docs/webhooks.md, "Signed sources") -------------------------------------
+# ---- the vendors (API-NOTES.md; docs/webhooks-signed.md, "Signed sources") -------------------------------------
 
 IADVIZE = HmacSignature(header="X-iAdvize-Signature", prefix="sha256=", template="{body}", get_template="{query}")
 """iAdvize: `sha256=` + hex HMAC-SHA256 of the raw body (of the raw query string for a GET); no timestamp.
