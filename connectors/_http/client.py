@@ -2,7 +2,8 @@
 
 Vendor clients (``AmiliaClient``, ``CyberimpactClient``) wrap one ``ApiClient`` each and only describe
 their endpoints. Secrets live in the ``httpx.Auth`` object; logs and errors show the method and the path
-relative to the base URL, never headers or query strings.
+relative to the base URL, never headers or query strings. A call that is not safe to repeat is never re-sent
+after its answer was lost (:class:`OutcomeUnknown`; the rule is in docs/connectors.md).
 
 Example:
     async with ApiClient("https://api.cyberimpact.com", vendor="Cyberimpact",
@@ -18,9 +19,9 @@ import functools
 import logging
 import ssl
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from aiolimiter import AsyncLimiter
@@ -30,17 +31,18 @@ from connectors._http.decoding import response_json
 from connectors._http.errors import (
     ApiError,
     AuthError,
+    OutcomeUnknown,
     RateLimitedError,
     ServerError,
     TransportError,
     error_class_for,
 )
-from connectors._http.pagination import NumberedPaginator, PageRequest, Paginator
-from connectors._http.retry import RetryPolicy, parse_retry_after
+from connectors._http.listing import Listings, gather_or_cancel
+from connectors._http.retry import RetryPolicy, is_replay_safe, may_have_applied, parse_retry_after
 
 logger = logging.getLogger("passerelle.connectors.http")
 
-T = TypeVar("T")
+__all__ = ["ApiClient", "ClientStats", "VendorClient", "gather_or_cancel", "vendor_message"]
 USER_AGENT = "passerelle/0.1 (+https://github.com/passerelle)"
 
 
@@ -79,19 +81,6 @@ def vendor_message(response: httpx.Response) -> tuple[str | None, dict[str, Any]
     return message, dict(errors) if isinstance(errors, Mapping) else {}
 
 
-async def gather_or_cancel(coros: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
-    """Run coroutines concurrently and return their results in order; on the first failure cancel the
-    others and raise that failure (not an ExceptionGroup)."""
-    tasks = [asyncio.ensure_future(c) for c in coros]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-
-
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
     """httpx's default TLS context (certifi's CAs, or SSL_CERT_FILE / SSL_CERT_DIR), built once per process:
@@ -99,7 +88,7 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-class ApiClient:
+class ApiClient(Listings):
     """An async HTTP client for one vendor account.
 
     Args:
@@ -115,6 +104,11 @@ class ApiClient:
         headers: Extra default headers.
         transport: An httpx transport, to inject a mock or an ASGI app.
         sleep: Coroutine used between retries (tests pass a fake).
+        idempotency_header: The vendor's idempotency-key header (``Idempotency-Key``), if it has one: calls
+            given an ``idempotency_key`` send it and become safe to repeat.
+        validate_response: Called with every 2xx answer; raises an :class:`ApiError` for APIs that answer
+            200 with an error body (Slack's ``{"ok": false}``: see :func:`ok_flag`). The client fills in the
+            vendor, method and path.
     """
 
     def __init__(
@@ -132,12 +126,16 @@ class ApiClient:
         headers: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        idempotency_header: str | None = None,
+        validate_response: Callable[[httpx.Response], None] | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1")
         self.vendor = vendor
         self.credential = credential
         self.auth_hint = auth_hint
+        self.idempotency_header = idempotency_header
+        self.validate_response = validate_response
         self.retry = retry or RetryPolicy()
         self.max_concurrency = max_concurrency
         self.stats = ClientStats()
@@ -208,50 +206,102 @@ class ApiClient:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        data: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        idempotency_key: str | None = None,
     ) -> httpx.Response:
         """Send one call with limits and retries; return the 2xx response or raise a classified ApiError.
+
+        A call that is not safe to repeat (POST and PATCH unless marked, see :func:`is_replay_safe`) is
+        retried only after failures that surely did not reach the vendor (connect errors, 429, 503 with
+        Retry-After); after a lost answer or a 500/502/504 it raises :class:`OutcomeUnknown`, not re-sent.
 
         Args:
             method: HTTP method.
             url: Path relative to the base URL (``/members``) or an absolute URL on the same origin.
             params: Query parameters.
             json: JSON body.
+            data: Form body (``application/x-www-form-urlencoded``), instead of ``json``.
             headers: Extra headers for this call.
+            idempotent: Repeating the call has the effect of one (an upsert by e-mail, a PUT by key): True;
+                not (a DELETE that is not): False; None: decided by the method.
+            idempotency_key: Sent in the vendor's idempotency header (``idempotency_header``); makes the
+                call safe to repeat.
 
         Returns:
             The successful ``httpx.Response`` (body already read).
 
         Raises:
             AuthError, NotFoundError, ValidationError, RateLimitedError, ServerError, TransportError,
-            ApiError (another status).
+            OutcomeUnknown, ApiError (another status, or refused by ``validate_response``).
         """
+        if idempotency_key:
+            if not self.idempotency_header:
+                raise ValueError(f"{self.vendor} takes no idempotency key (the connector declares no "
+                                 "idempotency_header); mark the call idempotent=True only if repeating it is "
+                                 "harmless")
+            headers = {**(headers or {}), self.idempotency_header: idempotency_key}
+        replay_safe = is_replay_safe(method, idempotent, idempotency_key)
         attempts = 0
+        sent: httpx.Request | None = None
 
         async def once() -> httpx.Response:
-            nonlocal attempts
+            nonlocal attempts, sent
             attempts += 1
             async with self._slots:
                 if self._limiter is not None:
                     await self._limiter.acquire()
+                sent = self._http.build_request(method, url, params=params, json=json, data=data,
+                                                headers=headers)
                 try:
-                    return await self._http.request(method, url, params=params, json=json, headers=headers)
+                    return await self._http.send(sent)
                 except httpx.TransportError:
                     self.stats.transport_errors += 1
                     raise
 
-        retrying = self.retry.retrying(before_sleep=self._before_sleep(method, str(url)), sleep=self._sleep)
+        retrying = self.retry.retrying(
+            before_sleep=self._before_sleep(method, str(url)), sleep=self._sleep,
+            may_resend=None if replay_safe else (lambda outcome: not may_have_applied(outcome, sent)))
         try:
             response = await retrying(once)
         except httpx.TransportError as exc:
-            raise TransportError(
-                vendor=self.vendor, method=method, path=self.display_path(url),
-                message=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
-                hint=f"Check the base URL ({self.base_url}) and the network.", attempts=attempts,
-            ) from exc
+            text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            where = dict(vendor=self.vendor, method=method, path=self.display_path(url), attempts=attempts)
+            if not replay_safe and may_have_applied(exc, sent):
+                self._log_unknown(method, url, type(exc).__name__)
+                raise OutcomeUnknown(message=f"no answer arrived ({text})", **where) from exc
+            raise TransportError(message=text, hint=f"Check the base URL ({self.base_url}) and the network.",
+                                 **where) from exc
         if response.is_success:
+            if self.validate_response is not None:
+                self._validate(response, attempts)
             return response
-        raise self.error_for(response, attempts=attempts)
+        error = self.error_for(response, attempts=attempts)
+        if not replay_safe and may_have_applied(response, sent):
+            self._log_unknown(method, url, str(response.status_code))
+            raise OutcomeUnknown(vendor=self.vendor, status=error.status, method=error.method, path=error.path,
+                                 message=error.message, errors=error.errors, attempts=attempts) from error
+        raise error
+
+    def _log_unknown(self, method: str, url: str | httpx.URL, why: str) -> None:
+        logger.warning("%s %s %s failed (%s) after it may have reached %s: outcome unknown, not re-sent",
+                       self.vendor, method, self.display_path(url), why, self.vendor)
+
+    def _validate(self, response: httpx.Response, attempts: int) -> None:
+        """Run ``validate_response`` on a 2xx answer; name the call in the error it raises."""
+        assert self.validate_response is not None
+        try:
+            self.validate_response(response)
+        except ApiError as exc:
+            exc.vendor = self.vendor
+            exc.method = exc.method or response.request.method
+            exc.path = exc.path or self.display_path(response.request.url)
+            exc.attempts = attempts
+            if isinstance(exc, AuthError):
+                exc.credential = self.credential if exc.credential == "credentials" else exc.credential
+                exc.hint = exc.hint or self.auth_hint
+            raise
 
     def error_for(self, response: httpx.Response, *, attempts: int = 1) -> ApiError:
         """The classified error for a failed response."""
@@ -286,107 +336,29 @@ class ApiClient:
         """GET and decode JSON (None for an empty body)."""
         return self._json(await self.request("GET", url, params=params))
 
-    async def post_json(self, url: str, json: Any = None, params: Mapping[str, Any] | None = None) -> Any:
-        """POST a JSON body and decode the answer."""
-        return self._json(await self.request("POST", url, json=json, params=params))
+    async def post_json(self, url: str, json: Any = None, params: Mapping[str, Any] | None = None, *,
+                        idempotent: bool | None = None, idempotency_key: str | None = None) -> Any:
+        """POST a JSON body and decode the answer. Not repeated after a lost answer unless ``idempotent``
+        or an ``idempotency_key`` says it may be (see :meth:`request`)."""
+        return self._json(await self.request("POST", url, json=json, params=params, idempotent=idempotent,
+                                             idempotency_key=idempotency_key))
 
-    async def put_json(self, url: str, json: Any = None, params: Mapping[str, Any] | None = None) -> Any:
+    async def put_json(self, url: str, json: Any = None, params: Mapping[str, Any] | None = None, *,
+                       idempotent: bool | None = None) -> Any:
         """PUT a JSON body and decode the answer."""
-        return self._json(await self.request("PUT", url, json=json, params=params))
+        return self._json(await self.request("PUT", url, json=json, params=params, idempotent=idempotent))
 
-    async def patch_json(self, url: str, json: Any = None, params: Mapping[str, Any] | None = None) -> Any:
-        """PATCH a JSON body and decode the answer."""
-        return self._json(await self.request("PATCH", url, json=json, params=params))
+    async def patch_json(self, url: str, json: Any = None, params: Mapping[str, Any] | None = None, *,
+                         idempotent: bool | None = None, idempotency_key: str | None = None) -> Any:
+        """PATCH a JSON body and decode the answer (repeated only if marked, as :meth:`post_json`)."""
+        return self._json(await self.request("PATCH", url, json=json, params=params, idempotent=idempotent,
+                                             idempotency_key=idempotency_key))
 
-    async def delete(self, url: str, params: Mapping[str, Any] | None = None) -> Any:
-        """DELETE and decode the answer (None for an empty body)."""
-        return self._json(await self.request("DELETE", url, params=params))
-
-    # -- pagination ------------------------------------------------------------------------------
-    def _same_origin(self, url: str) -> httpx.URL:
-        """Keep a vendor-given absolute URL on our origin, so the credentials never go elsewhere."""
-        target = httpx.URL(url)
-        if target.is_relative_url:
-            return target
-        base = self._http.base_url
-        return target.copy_with(scheme=base.scheme, host=base.host, port=base.port)
-
-    def _parse(self, paginator: Paginator, response: httpx.Response, *, follow: bool = True) -> list[dict]:
-        try:
-            if follow or not isinstance(paginator, NumberedPaginator):
-                return paginator.parse(response)
-            return paginator.read_page(response)
-        except ApiError as exc:
-            exc.vendor = self.vendor
-            exc.method = response.request.method
-            exc.path = self.display_path(response.request.url)
-            raise
-
-    async def _walk(self, path: str, paginator: Paginator, page: PageRequest) -> AsyncIterator[list[dict]]:
-        current: PageRequest | None = page
-        while current is not None:
-            url = self._same_origin(current.url) if current.url else path
-            response = await self.request("GET", url, params=current.params)
-            items = self._parse(paginator, response)
-            current = paginator.next_request()
-            yield items
-
-    async def paginate(
-        self, path: str, params: Mapping[str, Any] | None, paginator: Paginator
-    ) -> AsyncIterator[list[dict[str, Any]]]:
-        """Yield the items of each page in turn.
-
-        Args:
-            path: Path of the listing.
-            params: Query of the listing (the paginator adds its own parameters).
-            paginator: A fresh paginator instance.
-
-        Example:
-            async for page in api.paginate("/groups", None, PageLimitPaginator("groups", limit=100)):
-                ...
-        """
-        async for items in self._walk(path, paginator, PageRequest(params=paginator.start(params))):
-            yield items
-
-    async def fetch_all_pages(
-        self, path: str, params: Mapping[str, Any] | None, paginator: Paginator,
-        project: Callable[[dict[str, Any]], Any] | None = None,
-    ) -> list[Any]:
-        """Every item of a listing, in order. With a numbered paginator, page 1 gives the total and the
-        remaining pages are fetched concurrently (bounded by ``max_concurrency``); otherwise the pages are
-        followed one after the other.
-
-        Args:
-            project: Applied to each item as its page arrives, so a caller that needs a few fields of a
-                large listing never holds every full item at once.
-
-        Returns:
-            The (projected) items of all pages, page 1 first.
-        """
-        keep = project or (lambda item: item)
-        if not isinstance(paginator, NumberedPaginator):
-            return [keep(item) async for page in self.paginate(path, params, paginator) for item in page]
-        query = paginator.start(params)
-        first = await self.request("GET", path, params=query)
-        items = [keep(item) for item in self._parse(paginator, first)]
-        pages = paginator.page_count()
-        if pages is None:  # no total given: follow the links
-            following = paginator.next_request()
-            if following is not None:
-                async for page in self._walk(path, paginator, following):
-                    items.extend(keep(item) for item in page)
-            return items
-
-        async def fetch(number: int) -> list[Any]:
-            response = await self.request("GET", path, params=paginator.params_for_page(number))
-            return [keep(item) for item in self._parse(paginator, response, follow=False)]
-
-        for page in await gather_or_cancel(fetch(n) for n in range(2, pages + 1)):
-            items.extend(page)
-        if paginator.total is not None and len(items) != paginator.total:
-            logger.info("%s %s: read %d items, total said %d (data changed while reading)",
-                        self.vendor, self.display_path(path), len(items), paginator.total)
-        return items
+    async def delete(self, url: str, params: Mapping[str, Any] | None = None, *,
+                     idempotent: bool | None = None) -> Any:
+        """DELETE and decode the answer (None for an empty body). ``idempotent=False`` for a vendor whose
+        DELETE removes one more thing each time."""
+        return self._json(await self.request("DELETE", url, params=params, idempotent=idempotent))
 
 
 class VendorClient:

@@ -7,6 +7,9 @@ the query string, never a header) and the vendor's own message. Subclasses tell 
 - :class:`NotFoundError` (404), :class:`ValidationError` (400/422): fix the request; never retried.
 - :class:`RateLimitedError` (429), :class:`ServerError` (5xx), :class:`TransportError` (timeouts,
   connection errors): raised only once the retry budget is spent.
+- :class:`OutcomeUnknown`: a call that is not safe to repeat (a POST creating something) failed after it may
+  have reached the vendor (read timeout, dropped connection, 500/502/504): it was not re-sent, and someone
+  (or code that can look the result up by a natural key) must check whether it took effect.
 - :class:`PaginationLoopError`: the API handed back a next-page token it had already given.
 
 And for the credential Blocks the clients are built from: :class:`LinkNotFound` (a link's Amilia or
@@ -65,6 +68,8 @@ class ApiError(Exception):
     # -- message building -------------------------------------------------------------------------
     def summary(self) -> str:
         """Short phrase saying what went wrong, after the vendor's name."""
+        if self.status and 200 <= self.status < 300:  # refused by a client's validate_response
+            return "answered with an error"
         return f"answered {self.status}" if self.status else "call failed"
 
     def where(self) -> str:
@@ -157,6 +162,26 @@ class TransportError(ApiError):
 
     def summary(self) -> str:
         return f"could not be reached after {self.attempts} attempt{'s' * (self.attempts != 1)}"
+
+
+class OutcomeUnknown(ApiError):
+    """A call that is not safe to repeat failed after it may have reached the vendor; it was NOT re-sent.
+
+    Raised for a non-idempotent call (POST, PATCH, or a call marked ``idempotent=False``) without an
+    idempotency key, when the answer was lost (read timeout, connection reset or closed after sending) or was
+    500, 502, 504 or a 503 without Retry-After. The vendor may or may not have applied it: re-sending could
+    create a second ticket, SMS or row. ``status`` is the answer's status, or None when none arrived.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("hint", None)
+        super().__init__(**kwargs)
+        if self.hint is None:
+            self.hint = (f"It was not re-sent: check in {self.vendor} whether it took effect before trying "
+                         "again.")
+
+    def summary(self) -> str:
+        return "left the outcome unknown"
 
 
 class PaginationLoopError(ApiError):

@@ -26,13 +26,28 @@ from connectors._http.errors import ApiError, PaginationLoopError
 
 @dataclass(frozen=True)
 class PageRequest:
-    """The next page to request: ``url`` (absolute, or None for the listing's own path) and ``params``."""
+    """A page to request: ``url`` (absolute, or None for the listing's own path), ``params``, and the
+    ``method`` and JSON body (``json``) for APIs that read pages with a POST (GraphQL cursor pagination)."""
 
     url: str | None = None
     params: dict[str, Any] | None = None
+    method: str = "GET"
+    json: Any = None
 
 
-def _json_object(response: httpx.Response) -> Mapping[str, Any]:
+def dig(body: Any, path: str | None) -> Any:
+    """The value at a dotted path of a decoded JSON body (``"meta.has_more"``), None when absent; the body
+    itself for an empty path."""
+    if not path:
+        return body
+    for key in path.split("."):
+        if not isinstance(body, Mapping):
+            return None
+        body = body.get(key)
+    return body
+
+
+def json_object(response: httpx.Response) -> Mapping[str, Any]:
     try:
         body = response_json(response)
     except ValueError:
@@ -43,7 +58,7 @@ def _json_object(response: httpx.Response) -> Mapping[str, Any]:
     return body
 
 
-def _url_key(url: httpx.URL) -> str:
+def url_key(url: httpx.URL) -> str:
     """A page's identity: path and sorted query (the host may differ behind proxies)."""
     query = "&".join(f"{k}={v}" for k, v in sorted(url.params.multi_items()))
     return f"{url.path}?{query}"
@@ -62,6 +77,11 @@ class Paginator(ABC):
             raise RuntimeError(f"{type(self).__name__} instances serve one listing; create a new one")
         self._started = True
         return self.first_params(dict(params or {}))
+
+    def first_request(self, params: Mapping[str, Any] | None, *, method: str = "GET", json: Any = None
+                      ) -> PageRequest:
+        """The first page's request (a paginator that pages through the body overrides it)."""
+        return PageRequest(params=self.start(params), method=method, json=json)
 
     @abstractmethod
     def first_params(self, params: dict[str, Any]) -> dict[str, Any]: ...
@@ -130,7 +150,7 @@ class ItemsPagingPaginator(NumberedPaginator):
         return {**self._params, "page": page}
 
     def read_page(self, response: httpx.Response) -> list[dict[str, Any]]:
-        body = _json_object(response)
+        body = json_object(response)
         paging = body.get(self.paging_key) or {}
         if self.total is None and paging.get("TotalCount") is not None:
             self.total = int(paging["TotalCount"])
@@ -143,9 +163,9 @@ class ItemsPagingPaginator(NumberedPaginator):
 
     def parse(self, response: httpx.Response) -> list[dict[str, Any]]:
         items = self.read_page(response)
-        self._seen.add(_url_key(response.request.url))
+        self._seen.add(url_key(response.request.url))
         if self._next:
-            self._remember(_url_key(httpx.URL(self._next)))
+            self._remember(url_key(httpx.URL(self._next)))
         return items
 
     def next_request(self) -> PageRequest | None:
@@ -188,7 +208,7 @@ class PageLimitPaginator(NumberedPaginator):
         return {**self._params, self.page_param: page}
 
     def read_page(self, response: httpx.Response) -> list[dict[str, Any]]:
-        body = _json_object(response)
+        body = json_object(response)
         if self.data_key not in body:
             raise ApiError(method=response.request.method, path=response.request.url.path,
                            status=response.status_code,
@@ -216,6 +236,84 @@ class PageLimitPaginator(NumberedPaginator):
 
     def next_request(self) -> PageRequest | None:
         if self._count < self.page_size:
+            return None
+        if self.total is not None and self._page * self.page_size >= self.total:
+            return None
+        self._page += 1
+        return PageRequest(params=self.params_for_page(self._page))
+
+
+class OffsetPaginator(NumberedPaginator):
+    """``offset`` + page size in the query, the total in the body or a header.
+
+    Mailchimp: ``?count=&offset=`` → ``{"members": [...], "total_items": n}``
+    (``OffsetPaginator("members", 1000, limit_param="count", total_key="total_items")``).
+    noCRM: ``?limit=&offset=`` → a bare list, the total in ``X-TOTAL-COUNT``
+    (``OffsetPaginator(None, 100, total_header="X-TOTAL-COUNT")``).
+    Stops on a short page or once ``offset`` reaches the total; with a total, the other pages can be read
+    concurrently (:meth:`ApiClient.fetch_all_pages`).
+
+    Args:
+        data_key: Dotted path of the item list (None: the body is the list).
+        limit: Page size.
+        offset_param, limit_param: Names of the query parameters.
+        total_key: Dotted path of the total in the body, or None.
+        total_header: Response header holding the total, or None.
+    """
+
+    def __init__(self, data_key: str | None, limit: int = 100, *, offset_param: str = "offset",
+                 limit_param: str = "limit", total_key: str | None = None, total_header: str | None = None
+                 ) -> None:
+        super().__init__()
+        self.data_key = data_key
+        self.page_size = limit
+        self.offset_param = offset_param
+        self.limit_param = limit_param
+        self.total_key = total_key
+        self.total_header = total_header
+        self._params: dict[str, Any] = {}
+        self._page = 1
+        self._count = 0
+        self._first: Any = None
+
+    def first_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        params.setdefault(self.limit_param, self.page_size)
+        self.page_size = int(params[self.limit_param])
+        params.pop(self.offset_param, None)  # a listing starts at offset 0
+        self._params = params
+        return self.params_for_page(1)
+
+    def params_for_page(self, page: int) -> dict[str, Any]:
+        return {**self._params, self.offset_param: (page - 1) * self.page_size}
+
+    def read_page(self, response: httpx.Response) -> list[dict[str, Any]]:
+        try:
+            body = response_json(response)
+        except ValueError:
+            body = None
+        items = dig(body, self.data_key)
+        if not isinstance(items, list):
+            raise ApiError(method=response.request.method, path=response.request.url.path,
+                           status=response.status_code,
+                           message=f"paged answer has no item list at {self.data_key or 'its root'!r}")
+        total = (response.headers.get(self.total_header) if self.total_header
+                 else dig(body, self.total_key) if self.total_key else None)
+        if total is not None and str(total).strip().isdigit():
+            self.total = int(total)
+        return items
+
+    def parse(self, response: httpx.Response) -> list[dict[str, Any]]:
+        items = self.read_page(response)
+        # An API that ignores our offset serves page 1 again and again: the same first item is a loop.
+        if self._page > 1 and items and items[0] == self._first:
+            raise PaginationLoopError(token=response.request.url.params.get(self.offset_param))
+        if self._page == 1:
+            self._first = items[0] if items else None
+        self._count = len(items)
+        return items
+
+    def next_request(self) -> PageRequest | None:
+        if self._count < self.page_size or self._count == 0:
             return None
         if self.total is not None and self._page * self.page_size >= self.total:
             return None

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
+from connectors._http.credentials import ConnectionCredentials, base_url_field, concurrency_field
 from connectors.amilia.client import DEFAULT_BASE_URL, AmiliaClient
 
 
-class AmiliaCredentials(Block):
+class AmiliaCredentials(ConnectionCredentials):
     """Credentials of an Amilia (SmartRec) organisation, for the API v3 organisation routes.
 
     Example:
         creds = await AmiliaCredentials.load("my-club")
+        print(await creds.test())
         async with creds.client() as amilia:
-            await amilia.ping()
+            persons = await amilia.list_persons()
     """
 
+    app: ClassVar[str] = "amilia"
     _block_type_name = "Amilia Credentials"
     _block_type_slug = "amilia-credentials"
     _description = "Username, password and organisation of an Amilia (SmartRec) account, for the API v3."
@@ -30,12 +32,8 @@ class AmiliaCredentials(Block):
         ..., description="Organisation id (e.g. 8008) or the store's URL slug (e.g. 'forest-explorers')."
     )
     language: Literal["en", "fr"] = Field("en", description="Language of names in API answers.")
-    base_url: str = Field(
-        DEFAULT_BASE_URL,
-        description="Advanced: API root. Change only to use a proxy or the Passerelle sandbox "
-        "(http://HOST:PORT/amilia/api/V3).",
-    )
-    max_concurrency: int = Field(8, ge=1, le=64, description="Advanced: requests in flight at once.")
+    base_url: str = base_url_field(DEFAULT_BASE_URL, "http://HOST:PORT/amilia/api/V3")
+    max_concurrency: int = concurrency_field()
 
     def client(self, **options) -> AmiliaClient:
         """A new :class:`AmiliaClient` for these credentials (use it with ``async with``).
@@ -43,10 +41,18 @@ class AmiliaCredentials(Block):
         Args:
             **options: Extra :class:`AmiliaClient` options (``retry``, ``rate_limit``, ``per_page``...).
         """
-        name = getattr(self, "_block_document_name", None)
-        block = f"amilia-credentials/{name}" if name else "amilia-credentials"
         return AmiliaClient(
             username=self.username, password=self.password, organization=self.organization,
             language=self.language, base_url=self.base_url,
-            **{"max_concurrency": self.max_concurrency, "block": block, **options},
+            **{"max_concurrency": self.max_concurrency, "block": self.block_ref, **options},
         )
+
+    async def test(self) -> str:
+        """Authenticate and read one program of the organisation (``GET …/programs?perPage=1``).
+
+        Example:
+            print(await creds.test())  # Amilia accepted the username and password for organisation '8008'
+        """
+        async with self.client() as amilia:
+            await amilia.ping()
+        return f"Amilia accepted the username and password for organisation {self.organization!r}"

@@ -4,6 +4,13 @@ Member keys (e-mails or ids) are URL-encoded in paths. Listings read ``limit`` =
 learn ``totalCount`` from page 1 and fetch the remaining pages concurrently. Bulk writes go through
 batches: :meth:`CyberimpactClient.add_members` chunks, submits concurrently, polls and aggregates.
 
+Effects that must not happen twice (docs/connectors.md): Cyberimpact takes no idempotency key. Writes that
+converge whatever the number of times they are sent are marked ``idempotent=True`` and retried after a lost
+answer: batches (``addMembers`` upserts by e-mail; ``unsubscribe`` and ``deleteMembers`` by id or e-mail),
+adding a member to groups (a set union), a PATCH that does not change the e-mail; PUT and DELETE are
+idempotent by method. Creating a custom field or a group is not: after a lost answer it raises
+:class:`~connectors._http.errors.OutcomeUnknown` (the title/name is unique, so the caller looks it up).
+
 Example:
     async with CyberimpactClient(api_token=SecretStr("...")) as cyber:
         members = await cyber.list_members()
@@ -163,7 +170,9 @@ class CyberimpactClient(VendorClient):
         Example:
             await cyber.patch_member("lea@example.org", {"note": "VIP"})
         """
-        return await self.api.patch_json(MEMBER.path_for(key=key), dict(fields))
+        # Applying the same fields twice leaves the member as once, unless the e-mail (the key) changes: then
+        # a replay would address the old e-mail.
+        return await self.api.patch_json(MEMBER.path_for(key=key), dict(fields), idempotent="email" not in fields)
 
     async def get_consent(self, key: str | int) -> Row:
         """A member's consent: ``{"consentType", "relationType", "consentDate", "consentExpiration",
@@ -204,7 +213,8 @@ class CyberimpactClient(VendorClient):
         return await self._list(CUSTOM_FIELDS)
 
     async def create_custom_field(self, name: str, type: str) -> Row:
-        """Create a custom field (422 when the account's limit is reached).
+        """Create a custom field (422 when the account's limit is reached or the name is taken). Not re-sent
+        after a lost answer: raises OutcomeUnknown, and the caller looks the name up.
 
         Args:
             name: Field name.
@@ -225,7 +235,8 @@ class CyberimpactClient(VendorClient):
         return await self._list(GROUPS)
 
     async def create_static_group(self, title: str) -> Row:
-        """Create a private static group (422 when the title exists).
+        """Create a private static group (422 when the title exists). Not re-sent after a lost answer:
+        raises OutcomeUnknown, and the caller looks the title up.
 
         Example:
             group = await cyber.create_static_group("Amilia \\ Arts \\ Danse")
@@ -264,7 +275,7 @@ class CyberimpactClient(VendorClient):
             await cyber.add_member_groups("lea@example.org", [3, 4])
         """
         body = {"groups": ",".join(str(g) for g in group_ids)}
-        return await self.api.post_json(MEMBER_GROUPS.path_for(key=key), body)
+        return await self.api.post_json(MEMBER_GROUPS.path_for(key=key), body, idempotent=True)  # set union
 
     async def remove_member_group(self, key: str | int, group_id: int) -> Any:
         """Remove a member from one static group.
@@ -284,7 +295,8 @@ class CyberimpactClient(VendorClient):
         Example:
             batch_id = await cyber.submit_batch({"batchType": "unsubscribe", "ids": ["a@example.org"]})
         """
-        answer = await self.api.post_json(BATCHES.path_for(), dict(body))
+        # Every batch type converges (upsert by e-mail, unsubscribe, delete): a replay writes nothing new.
+        answer = await self.api.post_json(BATCHES.path_for(), dict(body), idempotent=True)
         return int(answer["id"])
 
     async def wait_batch(self, batch_id: int, poll_interval: float = 0.05, timeout: float = 600) -> Row:

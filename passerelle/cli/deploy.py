@@ -9,7 +9,8 @@ deployment of prefect.yaml gets its flow's schema with `additionalProperties: fa
 refused at creation (HTTP 409, the name given). `passerelle up` deploys this way.
 
 prefect.yaml's top-level `automations` list (which `prefect deploy` ignores) is then applied: each automation
-is created, or updated when one of that name exists, so deploying twice leaves one of each.
+is created, or updated when one of that name exists, so deploying twice leaves one of each. Last, every
+app's credentials Block type is registered, so the UI's block catalog offers them before anyone saved one.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def deploy(
                                      help="do not run `prefect deploy`; only make the deployments strict"),
 ) -> None:
     """Create or update every deployment of prefect.yaml (`prefect deploy --all`), refusing unknown
-    parameter names at run creation, and its automations."""
+    parameter names at run creation, and its automations; register every app's credentials Block type."""
     automations = prefect_yaml_automations(prefect_yaml)  # a malformed one stops before anything is deployed
     if not strict_only:
         prefect = str(Path(sys.executable).with_name("prefect"))
@@ -123,3 +124,7 @@ def deploy(
     if not strict_only:
         for line in asyncio.run(apply_automations(automations)):
             console.print(line, markup=False, highlight=False)
+        from connectors.registry import register_block_types  # every app's Block type, in the UI's catalog
+
+        console.print("block types registered: " + ", ".join(asyncio.run(register_block_types())), markup=False,
+                      highlight=False)

@@ -20,6 +20,7 @@ sync_app = typer.Typer(help="Run a sync flow against configured Blocks.", no_arg
 app.add_typer(sync_app, name="sync")
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(connect.app, name="connect")
+app.add_typer(connect.connections_app, name="connections")
 app.add_typer(gateway.app, name="gateway")
 app.add_typer(hooks.app, name="hooks")
 app.add_typer(inbox.app, name="inbox")
@@ -56,7 +57,7 @@ def sync_amilia(
 
 
 # Commands that read or write Prefect Blocks or run flows: they say which Prefect API they talk to.
-PREFECT_COMMANDS = {"connect", "sync", "hooks", "deploy"}
+PREFECT_COMMANDS = {"connect", "connections", "sync", "hooks", "deploy"}
 
 
 def main() -> None:  # pragma: no cover - console script entry

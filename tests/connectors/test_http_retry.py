@@ -103,11 +103,12 @@ async def test_retry_after_beyond_budget_gives_up_at_once(respx_mock, sleeps) ->
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 @respx.mock(assert_all_called=True)
 async def test_5xx_retried_then_succeeds(respx_mock, sleeps, status) -> None:
-    route = respx_mock.post(f"{BASE}/items").mock(side_effect=[
-        httpx.Response(status), httpx.Response(status), httpx.Response(201, json={"id": 1}),
+    """An idempotent call (PUT) is re-sent after a 5xx; a POST is not (tests/connectors/test_effects_once.py)."""
+    route = respx_mock.put(f"{BASE}/items/1").mock(side_effect=[
+        httpx.Response(status), httpx.Response(status), httpx.Response(200, json={"id": 1}),
     ])
     async with client(sleeps) as api:
-        assert await api.post_json("/items", {"a": 1}) == {"id": 1}
+        assert await api.put_json("/items/1", {"a": 1}) == {"id": 1}
     assert route.call_count == 3 and len(sleeps.waits) == 2
     assert all(route.calls[i].request.content == b'{"a":1}' for i in range(3))
 

@@ -360,6 +360,31 @@ def test_a_run_whose_machine_died_turns_crashed_and_the_next_run_of_its_link_sta
     assert _store_row(stack.home, again["id"])[0] == "completed"
 
 
+def test_block_catalog_in_the_ui_offers_every_apps_credentials(stack: Stack):
+    """`passerelle deploy` registers every app's credentials Block type: the UI's block catalog shows their
+    cards (name and description), where a user creates a connection from the browser."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("PASSERELLE_REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} is required here (PASSERELLE_REQUIRE_BROWSER) but missing")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium); .ci/run installs it")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    cards = {"Amilia Credentials": "Username, password and organisation of an Amilia (SmartRec) account",
+             "Cyberimpact Credentials": "API token of a Cyberimpact account"}
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{stack.prefect}/blocks/catalog", wait_until="networkidle")
+        search = page.get_by_placeholder("Search blocks")
+        search.wait_for(timeout=30_000)
+        for name, description in cards.items():
+            search.fill(name)  # the catalog filters its cards by name as one types
+            page.get_by_text(name, exact=True).first.wait_for(timeout=30_000)
+            page.get_by_text(description).first.wait_for(timeout=30_000)
+            page.screenshot(path=str(SCREENSHOTS / f"5-catalog-{name.split()[0].lower()}.png"), full_page=True)
+        browser.close()
+
+
 def test_prefect_server_log_has_no_traceback(stack: Stack):
     """Last in this module: everything above ran on this server; its log must hold no traceback."""
     log = stack.server_log()
