@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import Body, FastAPI, HTTPException, Request
 
-from sandbox.core import Faults, Vendor, VendorRuntime, apply_faults
+from sandbox.core import Faults, Vendor, VendorRuntime, apply_faults, lost_answer
 
 
 def default_vendors() -> list[Vendor]:
@@ -44,6 +44,8 @@ def create_app(vendors: list[Vendor] | None = None) -> FastAPI:
         response = await apply_faults(runtime, request)
         if response is None:
             response = await call_next(request)
+            if response.status_code < 400 and runtime.lose_answer(request.method):
+                response = lost_answer()  # applied by the emulator; the caller never learns it
         runtime.record(request, response.status_code)
         return response
 

@@ -55,6 +55,10 @@ class Faults(BaseModel):
     latency_ms: float = Field(0.0, ge=0, description="latency added to every call")
     timeout_rate: float = Field(0.0, ge=0, le=1, description="share of calls that hang for timeout_s")
     timeout_s: float = Field(30.0, ge=0, description="how long a 'timed out' call hangs before answering")
+    lost_answer_rate: float = Field(0.0, ge=0, le=1, description="share of calls the emulator applies but whose "
+                                    "answer is lost: a proxy answers 504 after the vendor did the work")
+    lost_answer_methods: list[str] = Field(["POST", "PATCH", "PUT", "DELETE"],
+                                           description="the methods a lost answer can hit (writes by default)")
     seed: int | None = Field(None, description="random seed, for reproducible fault sequences")
 
 
@@ -97,6 +101,13 @@ class VendorRuntime:
                 return "5xx", f
             return None, f
 
+    def lose_answer(self, method: str) -> bool:
+        """Whether this call, once applied, loses its answer (the `lost_answer_rate` fault)."""
+        with self.lock:
+            f = self.faults
+            return bool(f.lost_answer_rate) and method in f.lost_answer_methods and \
+                self.rng.random() < f.lost_answer_rate
+
     def record(self, request: Request, status: int) -> None:
         with self.lock:
             self.requests.append(RequestRecord(request.method, request.url.path, request.url.query, status,
@@ -118,3 +129,8 @@ async def apply_faults(runtime: VendorRuntime, request: Request) -> Response | N
         status = runtime.rng.choice([500, 502, 503])
         return JSONResponse({"message": "internal error (sandbox fault)"}, status_code=status)
     return None
+
+
+def lost_answer() -> Response:
+    """What a caller gets when the emulator applied its call but the answer was lost on the way back."""
+    return JSONResponse({"message": "gateway timeout after the call was applied (sandbox fault)"}, status_code=504)

@@ -18,9 +18,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from connectors._http import AuthError, NotFoundError, gather_or_cancel
+from connectors._http import AuthError, NotFoundError
 from connectors.amilia.client import AmiliaClient
-from connectors.cyberimpact.batches import BatchOutcome, add_members_bodies, merge_results
 from connectors.cyberimpact.client import CyberimpactClient
 from passerelle.engine import error_text, event_key
 from passerelle.store.effects import done_keys, record_effects
@@ -258,15 +257,6 @@ async def write_plan(side: CyberimpactAccount, plan: BatchPlan, members: dict[st
     return out
 
 
-async def add_members(client: CyberimpactClient, members: list[dict], groups: list[int]) -> BatchOutcome:
-    """``addMembers`` batches (1 000 members each), submitted together and polled from 50 ms on (the
-    connector's :meth:`~CyberimpactClient.add_members` starts at 200 ms, which a drain pays per batch)."""
-    bodies = add_members_bodies(members, groups, RELATION_TYPE, None, None, 1000)
-    ids = await gather_or_cancel(client.submit_batch(body) for _, body in bodies)
-    done = await gather_or_cancel(client.wait_batch(i, poll_interval=0.05) for i in ids)
-    return merge_results(members, [(offset, b) for (offset, _), b in zip(bodies, done, strict=True)])
-
-
 async def _add(side: CyberimpactAccount, writes: dict[str, dict], groups: dict[str, set[str]],
                by_email: dict[str, set[int]], out: WriteOutcome) -> None:
     """One batch for the contacts with changed fields (added to "Clients Amilia" too) and one batch per group
@@ -281,8 +271,9 @@ async def _add(side: CyberimpactAccount, writes: dict[str, dict], groups: dict[s
     for email, gids in sorted(groups.items()):
         for gid in sorted(gids):
             by_title[gid].append(email)
-    jobs = [([m["email"] for m in upserts], add_members(side.client, upserts, [int(clients)]))] if upserts else []
-    jobs += [(emails, add_members(side.client, [{"email": e} for e in emails], [int(gid)]))
+    add = side.client.add_members  # addMembers batches, submitted together, polled from 50 ms on
+    jobs = [([m["email"] for m in upserts], add(upserts, [int(clients)], RELATION_TYPE))] if upserts else []
+    jobs += [(emails, add([{"email": e} for e in emails], [int(gid)], RELATION_TYPE))
              for gid, emails in sorted(by_title.items())]
     results = await asyncio.gather(*(job for _, job in jobs), return_exceptions=True)
     failed: set[str] = set()

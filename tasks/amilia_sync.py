@@ -8,6 +8,7 @@ inputs are large frames and live clients that must not be hashed.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Any, NamedTuple
@@ -18,7 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 from pydantic import Field, WithJsonSchema
 
-from connectors._http.errors import ValidationError
+from connectors._http.errors import OutcomeUnknown, ValidationError
 from connectors.amilia.client import AmiliaClient
 from connectors.cyberimpact.client import CyberimpactClient, Row
 from passerelle.store.registrations import remember_registrations
@@ -171,15 +172,39 @@ async def ensure_custom_fields(cyberimpact: CyberimpactClient, snapshot: Cyberim
     ids = snapshot.field_ids()
     types = {cf.name: cf.type for cf in CUSTOM_FIELDS}
 
-    async def create(name: str) -> Row:
-        try:
-            return await cyberimpact.create_custom_field(name, types[name])
-        except ValidationError as refused:  # "name already taken": a webhook drain or another run created it
-            return await _created_meanwhile(refused, cyberimpact.list_custom_fields, "name", name)
-
-    created = await asyncio.gather(*(create(name) for name in missing))
+    created = await asyncio.gather(*(
+        create_once(lambda n=name: cyberimpact.create_custom_field(n, types[n]), cyberimpact.list_custom_fields,
+                    "name", name) for name in missing))
     ids.update({name: str(field["id"]) for name, field in zip(missing, created, strict=True)})
     return ids
+
+
+async def create_once(create: Callable[[], Awaitable[Row]], list_all: Callable[[], Awaitable[list[Row]]],
+                      key: str, value: str) -> Row:
+    """Create one named object (a custom field by `name`, a group by `title`) once, whatever happens on the way:
+
+    - 422 "already taken": another writer created it since we read (a webhook drain during the initial sync,
+      two runs of a link) → the existing one is looked up and returned;
+    - the answer was lost (``OutcomeUnknown``: a timeout or a 5xx after the request may have arrived; the
+      connector does not re-send a POST itself) → look it up: found, it was created; not found, send once more
+      (if the first did land meanwhile, Cyberimpact refuses the second with 422, settled as above).
+
+    Raises:
+        ValidationError: a refusal that is not a name taken (e.g. no room for another custom field).
+        OutcomeUnknown: the second send's answer was lost too.
+    """
+    try:
+        return await create()
+    except ValidationError as refused:
+        return await _created_meanwhile(refused, list_all, key, value)
+    except OutcomeUnknown:
+        found = next((row for row in await list_all() if row.get(key) == value), None)
+        if found is not None:
+            return found
+    try:
+        return await create()
+    except ValidationError as refused:
+        return await _created_meanwhile(refused, list_all, key, value)
 
 
 async def _created_meanwhile(refused: ValidationError, list_all: Any, key: str, value: str) -> Row:
@@ -194,12 +219,10 @@ async def create_group(cyberimpact: CyberimpactClient, title: str, criteria: dic
     """Create a static group (or a dynamic one with `criteria`), race-safe: the one place groups are created
     (the initial sync, the reconciliation, the webhook drain). A title another writer created meanwhile (a
     drain during the initial sync, two runs of a link) answers 422 "title already taken": the group is then
-    looked up and returned."""
-    try:
-        return await (cyberimpact.create_dynamic_group(title, criteria) if criteria
-                      else cyberimpact.create_static_group(title))
-    except ValidationError as refused:
-        return await _created_meanwhile(refused, cyberimpact.list_groups, "title", title)
+    looked up and returned; a lost answer is settled by :func:`create_once`."""
+    return await create_once(lambda: (cyberimpact.create_dynamic_group(title, criteria) if criteria
+                                      else cyberimpact.create_static_group(title)),
+                             cyberimpact.list_groups, "title", title)
 
 
 class WantedGroups(NamedTuple):

@@ -18,7 +18,8 @@ from sandbox.server import SandboxServer
 DOC = Path(__file__).resolve().parents[2] / "docs" / "sandbox.md"
 AUTH = {"Authorization": "Bearer sandbox-cyberimpact-token"}
 FAULT_DEFAULTS = {"error_rate": 0.0, "rate_429": 0.0, "retry_after": 1.0, "latency_ms": 0.0,
-                  "timeout_rate": 0.0, "timeout_s": 30.0, "seed": None}
+                  "timeout_rate": 0.0, "timeout_s": 30.0, "lost_answer_rate": 0.0,
+                  "lost_answer_methods": ["POST", "PATCH", "PUT", "DELETE"], "seed": None}
 
 
 @pytest.fixture
