@@ -49,7 +49,7 @@ LINK = "bench"
 CONCURRENCY = 8          # the connectors' default max_concurrency (AmiliaClient, CyberimpactClient)
 AMILIA_PER_PAGE = 1000   # connectors.amilia.client.MAX_PER_PAGE, the AmiliaClient default
 CYBER_LIMIT = 10_000     # connectors.cyberimpact.client.MAX_LIMIT, the CyberimpactClient default
-CHUNK_SIZE = 1000        # tasks.amilia_sync.load_contacts default chunk_size
+CHUNK_SIZE = 1000        # tasks.amilia_cyberimpact.sync.load_contacts default chunk_size
 FLOOR_POLL_S = 0.05      # the floor re-polls a queued batch after this delay (the sync: 0.2 s, x1.5 each)
 TARGET_RATIO = 1.5
 TARGET_RSS_MB = 400.0
@@ -372,9 +372,9 @@ async def _floor(spec: dict[str, Any], plan: dict[str, Any], httpx: Any) -> dict
 # =================================================================================== plan (for the floor)
 def amilia_answers(document: dict[str, Any], since: date, until: date) -> dict[str, list[dict]]:
     """What the Amilia emulator answers to the sync's four listings, rendered from the document as the
-    emulator does it (same filters; see sandbox/amilia.py)."""
-    from sandbox import amilia_render as render
-    from sandbox.amilia_state import AmiliaData
+    emulator does it (same filters; see sandbox/amilia/app.py)."""
+    from sandbox.amilia import render
+    from sandbox.amilia.state import AmiliaData
 
     data = AmiliaData.build(document["amilia"])
     today = data.clock().isoformat()
@@ -398,16 +398,22 @@ def amilia_answers(document: dict[str, Any], since: date, until: date) -> dict[s
 
 def build_plan(document: dict[str, Any], cyber_state: dict[str, Any], months: int, as_of: date) -> dict[str, Any]:
     """The writes of the sync, computed with the project's pure functions (the flow's own code path)."""
-    from tasks.amilia_mapping import ARCHIVED_FIELD, ARCHIVED_GROUP, CLIENTS_GROUP, CUSTOM_FIELDS, RELATION_TYPE
-    from tasks.amilia_sync import to_batch_member, wanted_groups
-    from tasks.amilia_transforms import (
+    from tasks.amilia_cyberimpact.diff import diff_contacts
+    from tasks.amilia_cyberimpact.mapping import (
+        ARCHIVED_FIELD,
+        ARCHIVED_GROUP,
+        CLIENTS_GROUP,
+        CUSTOM_FIELDS,
+        RELATION_TYPE,
+    )
+    from tasks.amilia_cyberimpact.sync import to_batch_member, wanted_groups
+    from tasks.amilia_cyberimpact.transforms import (
         accounts_frame,
         enrolments_frame,
         persons_frame,
         plan_contacts,
         window_start,
     )
-    from tasks.cyberimpact_diff import diff_contacts
 
     since = window_start(as_of, months)
     answers = amilia_answers(document, since, as_of)

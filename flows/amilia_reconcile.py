@@ -22,8 +22,9 @@ from pydantic import Field
 
 from passerelle.progress import RunProgress, artifact_key, window_run_name
 from passerelle.store import finish_sync_run, live_sync_run
-from tasks.amilia_reconcile import describe_drift, extra_memberships, remove_memberships
-from tasks.amilia_sync import (
+from tasks.amilia_cyberimpact.links import open_link
+from tasks.amilia_cyberimpact.reconcile import describe_drift, extra_memberships, remove_memberships
+from tasks.amilia_cyberimpact.sync import (
     Day,
     LinkName,
     check_custom_field_room,
@@ -35,8 +36,7 @@ from tasks.amilia_sync import (
     plan_sync,
     read_cyberimpact_state,
 )
-from tasks.amilia_transforms import window_start
-from tasks.links import open_link
+from tasks.amilia_cyberimpact.transforms import window_start
 
 RECONCILE_KIND = "amilia_reconcile"
 STAGES = ("reading Amilia and Cyberimpact", "comparing", "repairing", "done")

@@ -20,8 +20,9 @@ from pydantic import Field
 
 from passerelle.progress import RunProgress, artifact_key, window_run_name
 from passerelle.store import finish_sync_run, live_sync_run, set_watermark
-from tasks.amilia_mapping import ARCHIVED_GROUP
-from tasks.amilia_sync import (
+from tasks.amilia_cyberimpact.links import open_link
+from tasks.amilia_cyberimpact.mapping import ARCHIVED_GROUP
+from tasks.amilia_cyberimpact.sync import (
     Day,
     LinkName,
     check_custom_field_room,
@@ -37,8 +38,7 @@ from tasks.amilia_sync import (
     summary_rows,
     wanted_groups,
 )
-from tasks.amilia_transforms import window_start
-from tasks.links import open_link
+from tasks.amilia_cyberimpact.transforms import window_start
 
 # Large inputs (tens of thousands of records) are passed `quote`d: Prefect would otherwise walk every
 # element looking for futures, which cost ~18 s of a 20 000-person sync (bench/initial_sync.py).

@@ -1,10 +1,10 @@
 """Amilia webhooks → Cyberimpact (seed: "Mise à jour automatique"): drain the link's inbox.
 
-Orchestration only: the loop is tasks/amilia_events_drain.py, the rules tasks/amilia_events*.py. Started
-by the `amilia-webhooks` deployment when the gateway nudges (event `passerelle.inbox.received`), and every
-minute as a safety net (prefect.yaml, docs/amilia-webhooks.md). One deployment serves every link; one drain
-per link runs at a time (the store lease): a run that finds another drain of its link ends at once,
-Completed, and leaves the events to it.
+Orchestration only: the loop is the drain engine (passerelle/engine), Amilia's handler and rules are
+tasks/amilia_cyberimpact/events/. Started by the `amilia-webhooks` deployment when the gateway nudges (event
+`passerelle.inbox.received`), and every minute as a safety net (prefect.yaml, docs/amilia-webhooks.md). One
+deployment serves every link; one drain per link runs at a time (the store lease): a run that finds another
+drain of its link ends at once, Completed, and leaves the events to it.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from passerelle.progress import RunProgress, run_name
 from passerelle.progress import artifact_key as _key
 from passerelle.store import inbox, reap_stale_runs
 from passerelle.store.effects import lease_holder
-from tasks.amilia_events import plan_amilia_events, prepare_cyberimpact, write_cyberimpact_changes
-from tasks.amilia_events_drain import AmiliaEvents, Steps, drain_lease_name
-from tasks.amilia_sync import LinkName
+from tasks.amilia_cyberimpact.events.batch import plan_amilia_events, prepare_cyberimpact, write_cyberimpact_changes
+from tasks.amilia_cyberimpact.events.handler import AmiliaEvents, Steps, drain_lease_name
+from tasks.amilia_cyberimpact.sync import LinkName
 
 # Short in-call retries: the inbox retries failed events itself, with backoff across runs, so one slow
 # vendor call must not hold a whole batch for the client's default minute.

@@ -15,8 +15,8 @@ from sandbox.core import Faults, Vendor, VendorRuntime, apply_faults, lost_answe
 
 
 def default_vendors() -> list[Vendor]:
-    from sandbox.amilia import build_amilia
-    from sandbox.cyberimpact import build_cyberimpact
+    from sandbox.amilia.app import build_amilia
+    from sandbox.cyberimpact.app import build_cyberimpact
 
     return [build_amilia(), build_cyberimpact()]
 

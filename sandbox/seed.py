@@ -23,8 +23,8 @@ from typing import Any
 
 import httpx
 
-from sandbox import amilia_seed_data as D
-from sandbox.amilia_document import ADDRESS_KEYS, DEFAULT_CREDENTIALS, DEFAULT_ORGANIZATION
+from sandbox.amilia import seed_data as D
+from sandbox.amilia.document import ADDRESS_KEYS, DEFAULT_CREDENTIALS, DEFAULT_ORGANIZATION
 
 CYBERIMPACT_TOKEN = "sandbox-cyberimpact-token"
 FIRST_PERSON_ID, FIRST_ACCOUNT_ID, FIRST_ACTIVITY_ID, FIRST_REGISTRATION_ID = 10001, 2001, 3001, 60001
@@ -363,7 +363,7 @@ class _Generator:
 
     # ---- assembly --------------------------------------------------------------------------------
     def run(self) -> Json:
-        from sandbox.amilia_seed_planted import plant  # the named edge cases, kept apart for readability
+        from sandbox.amilia.seed_planted import plant  # the named edge cases, kept apart for readability
 
         plant(self)
         while self.room() > 0:
@@ -414,7 +414,7 @@ def generate(persons: int, months: int = 24, seed: int = 0, today: date | None =
     Returns:
         `{"amilia": <Amilia state document>, "cyberimpact": <Cyberimpact state document>}`.
     """
-    from sandbox.amilia_seed_planted import cyberimpact_document
+    from sandbox.amilia.seed_planted import cyberimpact_document
 
     if persons < 0 or months < 1:
         raise ValueError("persons must be >= 0 and months >= 1")

@@ -3,7 +3,7 @@ batch it writes; and the one report type of a drain run, :class:`DrainReport`.
 
 A handler knows its vendors; the engine (passerelle/engine/drain.py) knows the inbox, the lease, claiming,
 pipelining, settling, dead letters and the report. Amilia → Cyberimpact is one handler
-(tasks/amilia_events_drain.py); the iAdvize archival and the zap engine are the next ones.
+(tasks/amilia_cyberimpact/events/handler.py); the iAdvize archival and the zap engine are the next ones.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ reads persons and accounts fresh, as in production). The sequences are the exist
 (tests/flows/test_amilia_webhooks.py, tests/flows/test_archived_accounts_rule_flows.py), run through
 `process_amilia_events`, and sequences hypothesis generates — creates, updates, deletes (thin or full),
 archives of persons and accounts, purchases and re-deliveries, over addresses shared across accounts —
-drained by the drain loop the flow wraps (tasks/amilia_events_drain.py, plain steps, as
+drained by the drain loop the flow wraps (tasks/amilia_cyberimpact/events/handler.py, plain steps, as
 tests/flows/test_amilia_webhooks_crash.py does), so that enough sequences fit in the time budget.
 
 Generated registrations and purchases fall on distinct days: Cyberimpact keeps a consent date and the
@@ -37,7 +37,7 @@ from flows.amilia_sync import amilia_initial_sync
 from flows.amilia_webhooks import process_amilia_events
 from passerelle.settings import get_settings, reset_settings_cache
 from passerelle.store.inbox import store_deliveries
-from tasks.amilia_events_drain import DrainOptions, drain
+from tasks.amilia_cyberimpact.events.handler import DrainOptions, drain
 from tests.support.amilia_org import Org, account, person
 from tests.support.amilia_webhooks import (
     account_event,

@@ -14,10 +14,10 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from flows.amilia_sync import SYNC_KIND, amilia_initial_sync
 from passerelle.store import get_watermark, latest_sync_run
-from tasks.amilia_mapping import ARCHIVED_GROUP, CLIENTS_GROUP, CUSTOM_FIELDS
-from tasks.amilia_sync import PreflightError
-from tasks.amilia_transforms import REASON_CHILD
-from tasks.cyberimpact_diff import REASON_UNSUBSCRIBED
+from tasks.amilia_cyberimpact.diff import REASON_UNSUBSCRIBED
+from tasks.amilia_cyberimpact.mapping import ARCHIVED_GROUP, CLIENTS_GROUP, CUSTOM_FIELDS
+from tasks.amilia_cyberimpact.sync import PreflightError
+from tasks.amilia_cyberimpact.transforms import REASON_CHILD
 from tests.support.amilia_org import BALLET, GYM, KARATE
 from tests.support.clubs import INITIAL_SYNC_CYBERIMPACT as CYBERIMPACT
 from tests.support.clubs import INITIAL_SYNC_DAY as TODAY

@@ -16,8 +16,8 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from flows.amilia_webhooks import artifact_key, process_amilia_events
 from passerelle.store.effects import effect_details
-from tasks.amilia_events_model import SKIP_ALL_CANCELLED
-from tasks.amilia_mapping import ARCHIVED_GROUP, CLIENTS_GROUP
+from tasks.amilia_cyberimpact.events.model import SKIP_ALL_CANCELLED
+from tasks.amilia_cyberimpact.mapping import ARCHIVED_GROUP, CLIENTS_GROUP
 from tests.support.amilia_org import BALLET, GYM, KARATE, SOCCER, SWIM, person
 from tests.support.amilia_webhooks import (
     account_event,

@@ -1,6 +1,6 @@
 """The drain under stress: two drainers at once on PostgreSQL, and a drain killed with SIGKILL mid-batch.
 
-Both call the drain loop (tasks/amilia_events_drain.py) directly, with plain steps: the flow adds only
+Both call the drain loop (tasks/amilia_cyberimpact/events/handler.py) directly, with plain steps: the flow adds only
 Prefect task runs around the same functions (tests/flows/test_amilia_webhooks*.py run the flow).
 """
 
@@ -26,7 +26,7 @@ from connectors.cyberimpact.client import CyberimpactClient
 from passerelle.store import session_scope
 from passerelle.store.effects import done_keys
 from passerelle.store.inbox import InboxEvent, list_events, store_deliveries
-from tasks.amilia_events_drain import DrainOptions, DrainReport, drain
+from tasks.amilia_cyberimpact.events.handler import DrainOptions, DrainReport, drain
 from tests.support.amilia_org import BALLET, KARATE, SWIM
 from tests.support.amilia_webhooks import delivery, registration_event
 from tests.support.clubs import GAGNON, MARC, synced
@@ -127,7 +127,7 @@ DRAIN_SCRIPT = """
 import asyncio, sys
 from connectors.amilia.client import AmiliaClient
 from connectors.cyberimpact.client import CyberimpactClient
-from tasks.amilia_events_drain import DrainOptions, drain
+from tasks.amilia_cyberimpact.events.handler import DrainOptions, drain
 
 async def main(link, amilia_url, cyberimpact_url, token):
     async with AmiliaClient(username="demo@passerelle.dev", password="demo-password", organization="8008",

@@ -17,7 +17,7 @@ from flows.amilia_webhooks import process_amilia_events
 from passerelle.store import session_scope
 from passerelle.store.effects import done_keys, lease_holder
 from passerelle.store.inbox import InboxEvent, replay
-from tasks.amilia_mapping import CLIENTS_GROUP
+from tasks.amilia_cyberimpact.mapping import CLIENTS_GROUP
 from tests.support.amilia_org import KARATE, person
 from tests.support.amilia_webhooks import deliver, envelope, events, person_event, registration_event
 from tests.support.clubs import JULIE, reload_amilia, synced
@@ -155,7 +155,7 @@ async def test_a_bad_payload_is_dead_at_once_and_a_bug_fails_only_its_event(link
     deliver(link.name, envelope("Person", "Create", {"Id": "not-an-id"}), person_event(zoe),
             person_event(person(org, 11), "Update"))
     bad_id, zoe_id, julie_id = (e.id for e in events(link.name))
-    import tasks.amilia_events as module
+    import tasks.amilia_cyberimpact.events.batch as module
 
     real = module.classify
 

@@ -19,7 +19,7 @@ from prefect.runner import Runner
 from pydantic import TypeAdapter
 
 from flows.amilia_webhooks import process_amilia_events
-from tasks.amilia_mapping import CLIENTS_GROUP
+from tasks.amilia_cyberimpact.mapping import CLIENTS_GROUP
 from tests.support.amilia_webhooks import deliver, events, person_event
 from tests.support.clubs import synced
 from tests.support.clubs import webhook_club as club

@@ -28,8 +28,8 @@ from passerelle.store import session_scope
 from passerelle.store.effects import effect_details
 from passerelle.store.links import create_link
 from passerelle.store.models import AmiliaRegistration
-from tasks.amilia_events_model import SKIP_KEPT, SKIP_UNKNOWN_REGISTRATION
-from tasks.amilia_mapping import ARCHIVED_GROUP, CLIENTS_GROUP
+from tasks.amilia_cyberimpact.events.model import SKIP_KEPT, SKIP_UNKNOWN_REGISTRATION
+from tasks.amilia_cyberimpact.mapping import ARCHIVED_GROUP, CLIENTS_GROUP
 from tests.support.amilia_org import BALLET, KARATE, SOCCER, Org, account, person
 from tests.support.amilia_webhooks import ORG_ID, envelope, events
 from tests.support.clubs import GAGNON, JULIE, MARC, TODAY, shared_address_club, webhook_club

@@ -18,7 +18,7 @@ import pytest
 from flows.amilia_reconcile import amilia_reconcile
 from flows.amilia_sync import amilia_initial_sync
 from flows.amilia_webhooks import process_amilia_events
-from tasks.amilia_mapping import ARCHIVED_GROUP, CLIENTS_GROUP
+from tasks.amilia_cyberimpact.mapping import ARCHIVED_GROUP, CLIENTS_GROUP
 from tests.support.amilia_org import BALLET, GYM, KARATE, SWIM, Org, account, person
 from tests.support.amilia_webhooks import account_event, deliver, person_event, registration_event
 from tests.support.clubs import LIVE_OWNER as MARC

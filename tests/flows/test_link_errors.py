@@ -10,7 +10,7 @@ import pytest
 from connectors.amilia.credentials import AmiliaCredentials
 from connectors.cyberimpact.credentials import CyberimpactCredentials
 from flows.amilia_sync import amilia_initial_sync
-from tasks.links import LinkNotFound, load_link, open_link
+from tasks.amilia_cyberimpact.links import LinkNotFound, load_link, open_link
 
 pytestmark = pytest.mark.prefect
 

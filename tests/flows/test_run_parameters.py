@@ -110,7 +110,7 @@ async def test_a_misspelt_parameter_is_refused_once_the_deployment_is_strict(spe
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s["name"])
 async def test_a_link_without_credentials_fails_at_once_naming_the_fix(spec):
     """What the schema cannot judge fails first thing in the run, one line naming the field's value and the fix
-    (tasks/links.py), before any vendor call: here, as the worker runs a REST-created run."""
+    (tasks/amilia_cyberimpact/links.py), before any vendor call: here, as the worker runs a REST-created run."""
     flow, deployment_id = await deploy(spec, strict=True)
     async with get_client() as client:
         run = await client.create_flow_run_from_deployment(deployment_id, parameters={"link": "nobody-here"})

@@ -19,7 +19,7 @@ from flows.amilia_sync import SYNC_KIND, amilia_initial_sync
 from flows.amilia_webhooks import process_amilia_events
 from passerelle.store import latest_sync_run
 from passerelle.store.effects import acquire_lease, release_lease
-from tasks.amilia_events_drain import drain_lease_name
+from tasks.amilia_cyberimpact.events.handler import drain_lease_name
 from tests.support.amilia_org import Org, person
 from tests.support.amilia_webhooks import account_event, deliver, envelope, events, person_event
 from tests.support.clubs import INITIAL_SYNC_CYBERIMPACT as CYBERIMPACT

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from sandbox.app import create_app
-from sandbox.cyberimpact import build_cyberimpact
+from sandbox.cyberimpact.app import build_cyberimpact
 from sandbox.server import SandboxServer
 
 TOKEN = "sandbox-cyberimpact-token"

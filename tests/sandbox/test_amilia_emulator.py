@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from sandbox.amilia import build_amilia
+from sandbox.amilia.app import build_amilia
 from sandbox.app import create_app
 from sandbox.seed import generate
 from sandbox.server import SandboxServer

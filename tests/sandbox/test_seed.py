@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.amilia_state import AmiliaData
+from sandbox.amilia.state import AmiliaData
 from sandbox.seed import add_months, generate, load_into, window_start, write_json
 from sandbox.server import SandboxServer
 
@@ -68,7 +68,7 @@ def test_cyberimpact_document(doc: dict[str, Any], amilia: dict[str, Any]) -> No
     assert len(unsubscribed) == 1 and unsubscribed[0]["email"] in adults
     others = [m for m in ci["members"] if m["status"] == "active"]
     assert len(others) >= 2 and not any(m["email"] in adults for m in others)
-    from sandbox.cyberimpact_state import CyberimpactState
+    from sandbox.cyberimpact.state import CyberimpactState
 
     state = CyberimpactState()
     state.load(ci)

@@ -9,7 +9,6 @@ no log holds a 401. The tests run in file order: the deliberate unauthenticated 
 from __future__ import annotations
 
 import json
-import os
 import re
 import stat
 import subprocess
@@ -23,12 +22,10 @@ import httpx
 import pytest
 
 from passerelle.cli import prefect_env
-from sandbox.server import free_port
+from tests.stack.support import AUTH_VARS, ROOT, running_stack
 
-ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
-AUTH_VARS = ("PREFECT_API_AUTH_STRING", "PREFECT_SERVER_API_AUTH_STRING", "PREFECT_API_KEY")
 # What a client refused by the server, or a server refusing a client, writes in a log.
 REFUSED = re.compile(r"\b401\b|Unauthorized|Traceback|Invalid token|connection rejected|Auth required|"
                      r"Unable to connect to the events WebSocket|could not nudge")
@@ -68,49 +65,13 @@ class Stack:
         return {k: v for k, v in self.env.items() if not k.startswith("PREFECT_")}
 
 
-def _pids(home: Path) -> list[int]:
-    return [int(p.read_text()) for p in (home / "stack").glob("*.pid")]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat_file = Path(f"/proc/{pid}/stat")
-    return not (stat_file.exists() and stat_file.read_text().split()[2] == "Z")
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[Stack]:
-    home = tmp_path_factory.mktemp("auth-stack-home")
-    ports = {name: free_port() for name in ("prefect", "sandbox", "gateway")}
-    user_home = home / "user-home"  # stands in for ~: nothing may write to ~/.prefect
-    user_home.mkdir()
-    env = {**os.environ, "PASSERELLE_HOME": str(home), "PREFECT_WORKER_QUERY_SECONDS": "2",
-           "PASSERELLE_GATEWAY_NUDGE_SECONDS": "0.5", "HOME": str(user_home)}
-    for name in ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_PROFILES_PATH", *AUTH_VARS):
-        env.pop(name, None)  # `up` generates the auth string
-    up = subprocess.run([str(BIN / "passerelle"), "up", "--auth", "--prefect-port", str(ports["prefect"]),
-                         "--sandbox-port", str(ports["sandbox"]), "--gateway-port", str(ports["gateway"]),
-                         "--persons", "100"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
-    try:
-        assert up.returncode == 0, f"passerelle up --auth failed:\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}"
-        hook = re.search(r"(http://\S+/hooks/amilia/default\?token=\S+)", up.stdout.replace("\n", ""))
-        assert hook, f"no receiver URL printed:\n{up.stdout}"
-        auth_string = prefect_env.read_stack_env(home).get("PREFECT_API_AUTH_STRING", "")
-        yield Stack(env, f"http://127.0.0.1:{ports['prefect']}/api", f"http://127.0.0.1:{ports['gateway']}",
-                    f"http://127.0.0.1:{ports['sandbox']}", hook.group(1), home, auth_string,
-                    up.stdout + up.stderr)
-    finally:
-        pids = _pids(home)
-        down = subprocess.run([str(BIN / "passerelle"), "down"], cwd=ROOT, env=env, capture_output=True,
-                              text=True, timeout=120)
-        assert down.returncode == 0, down.stdout + down.stderr
-        assert pids and not [pid for pid in pids if _alive(pid)], "passerelle down left processes behind"
-        assert not _pids(home)
-        assert not (home / "stack" / "stack.env").exists(), "passerelle down left the auth string behind"
-        assert not (user_home / ".prefect").exists(), "something wrote to ~/.prefect"
+    with running_stack(tmp_path_factory.mktemp("auth-stack-home"), "--auth", persons=100,
+                       drop_env=AUTH_VARS) as up:  # `up` generates the auth string
+        auth_string = prefect_env.read_stack_env(up.home).get("PREFECT_API_AUTH_STRING", "")
+        yield Stack(up.env, f"http://127.0.0.1:{up.ports['prefect']}/api", f"http://127.0.0.1:{up.ports['gateway']}",
+                    f"http://127.0.0.1:{up.ports['sandbox']}", up.hook_url, up.home, auth_string, up.output)
 
 
 def test_the_auth_string_is_generated_into_a_private_stack_env_and_never_printed(stack: Stack):

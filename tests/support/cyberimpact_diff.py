@@ -1,12 +1,12 @@
 """The pure diff's inputs, hand-built: a planned contact row, the member Cyberimpact holds for it, and `diff`
-over them with fixed custom-field ids and groups (tasks/cyberimpact_diff.py; no Prefect, no HTTP)."""
+over them with fixed custom-field ids and groups (tasks/amilia_cyberimpact/diff.py; no Prefect, no HTTP)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from tasks.amilia_mapping import CLIENTS_GROUP, CUSTOM_FIELD_NAMES
-from tasks.cyberimpact_diff import diff_contacts, planned_member
+from tasks.amilia_cyberimpact.diff import diff_contacts, planned_member
+from tasks.amilia_cyberimpact.mapping import CLIENTS_GROUP, CUSTOM_FIELD_NAMES
 from tests.support.amilia_org import BALLET
 
 FIELD_IDS = {name: str(i) for i, name in enumerate(CUSTOM_FIELD_NAMES, start=1)}

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from connectors.amilia.client import AmiliaClient
-from tasks.amilia_events_fetch import AmiliaReader, AmiliaState, RegistrationsSnapshot
-from tasks.amilia_events_model import (
+from tasks.amilia_cyberimpact.events.fetch import AmiliaReader, AmiliaState, RegistrationsSnapshot
+from tasks.amilia_cyberimpact.events.model import (
     ACCOUNT_ARCHIVE,
     MEMBERSHIP,
     PERSON,
@@ -24,7 +24,7 @@ from tasks.amilia_events_model import (
     BadPayload,
     classify,
 )
-from tasks.amilia_events_plan import plan_batch
+from tasks.amilia_cyberimpact.events.plan import plan_batch
 from tests.support.amilia_org import BALLET, Org
 from tests.support.amilia_webhooks import envelope, membership_event, person_event, registration_event
 

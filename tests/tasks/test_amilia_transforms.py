@@ -9,8 +9,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from tasks.amilia_mapping import CUSTOM_FIELD_NAMES, REGULAR_FIELDS, dynamic_criteria
-from tasks.amilia_transforms import (
+from tasks.amilia_cyberimpact.mapping import CUSTOM_FIELD_NAMES, REGULAR_FIELDS, dynamic_criteria
+from tasks.amilia_cyberimpact.transforms import (
     REASON_CHILD,
     REASON_NO_EMAIL,
     REASON_SAME_EMAIL,

@@ -13,12 +13,18 @@ from datetime import date
 
 import pytest
 
-from tasks.amilia_events_fetch import AmiliaState
-from tasks.amilia_events_model import classify
-from tasks.amilia_events_plan import plan_batch
-from tasks.amilia_mapping import CLIENTS_GROUP
-from tasks.amilia_transforms import accounts_frame, enrolments_frame, persons_frame, plan_contacts, window_start
-from tasks.cyberimpact_diff import diff_contacts
+from tasks.amilia_cyberimpact.diff import diff_contacts
+from tasks.amilia_cyberimpact.events.fetch import AmiliaState
+from tasks.amilia_cyberimpact.events.model import classify
+from tasks.amilia_cyberimpact.events.plan import plan_batch
+from tasks.amilia_cyberimpact.mapping import CLIENTS_GROUP
+from tasks.amilia_cyberimpact.transforms import (
+    accounts_frame,
+    enrolments_frame,
+    persons_frame,
+    plan_contacts,
+    window_start,
+)
 from tests.support.amilia_org import BALLET, GYM, KARATE, Org, contact, groups_of
 from tests.support.amilia_webhooks import envelope
 

@@ -9,9 +9,9 @@ import pytest
 
 from connectors._http import RetryPolicy, ValidationError
 from connectors.cyberimpact import CyberimpactClient
-from tasks.amilia_mapping import CUSTOM_FIELDS
-from tasks.amilia_sync import CyberimpactSnapshot, create_once, ensure_custom_fields, ensure_groups
-from tasks.amilia_transforms import ContactPlan
+from tasks.amilia_cyberimpact.mapping import CUSTOM_FIELDS
+from tasks.amilia_cyberimpact.sync import CyberimpactSnapshot, create_once, ensure_custom_fields, ensure_groups
+from tasks.amilia_cyberimpact.transforms import ContactPlan
 
 TOKEN = "sandbox-cyberimpact-token"
 FAST = RetryPolicy(max_attempts=3, max_total_wait=2.0, initial_wait=0.01, max_wait=0.05)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tasks.amilia_mapping import CLIENTS_GROUP
-from tasks.cyberimpact_diff import REASON_UNSUBSCRIBED
+from tasks.amilia_cyberimpact.diff import REASON_UNSUBSCRIBED
+from tasks.amilia_cyberimpact.mapping import CLIENTS_GROUP
 from tests.support.cyberimpact_diff import FIELD_IDS, GROUPS, as_member, diff, planned
 
 

@@ -9,8 +9,9 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
-from tasks.amilia_events_fetch import AmiliaState
-from tasks.amilia_events_model import (
+from tasks.amilia_cyberimpact.diff import EMPTY
+from tasks.amilia_cyberimpact.events.fetch import AmiliaState
+from tasks.amilia_cyberimpact.events.model import (
     REGISTRATION_CANCEL,
     SKIP,
     SKIP_NO_ACTIVITY,
@@ -22,9 +23,8 @@ from tasks.amilia_events_model import (
     registration_fact,
     resolve_thin,
 )
-from tasks.amilia_events_plan import plan_batch
-from tasks.amilia_events_write import CyberimpactAccount
-from tasks.cyberimpact_diff import EMPTY
+from tasks.amilia_cyberimpact.events.plan import plan_batch
+from tasks.amilia_cyberimpact.events.write import CyberimpactAccount
 from tests.support.amilia_org import BALLET, Org
 from tests.support.amilia_webhooks import envelope, registration_event
 from tests.support.cyberimpact_diff import GROUPS, NAMES_BY_ID, as_member, diff, planned
@@ -157,7 +157,7 @@ def test_the_same_person_or_a_contact_amilia_never_filled_keeps_its_values():
 def test_webhooks_never_move_the_membership_fields_back_to_an_older_purchase():
     """« Amilia.Membership.Name: Nom du dernier abonnement acheté » — a purchase event arriving after a later
     one does not replace it, whatever the order the events are drained in."""
-    from tasks.cyberimpact_diff import diff_contacts
+    from tasks.amilia_cyberimpact.diff import diff_contacts
 
     def membership(name: str, day: str) -> dict:
         return {"Amilia.Membership.Name": name, "Amilia.Membership.PurchasedDate": day}

@@ -2,7 +2,7 @@
 
 :func:`plan_events` (Amilia: read, plan) and :func:`write_events` (Cyberimpact: read, write, record) are
 plain async functions, testable and usable without Prefect: the plan and write steps of the Amilia handler of
-the drain engine (tasks/amilia_events_drain.py). The drain flow runs them as Prefect task runs
+the drain engine (tasks/amilia_cyberimpact/events/handler.py). The drain flow runs them as Prefect task runs
 (:func:`plan_amilia_events`, :func:`write_cyberimpact_changes`), so a run shows two task runs per *batch*,
 never one per event (a task run costs ~5 ms; DESIGN.md). Per-event detail goes
 to the store: the effect ledger records ``inbox-<id>:applied`` or ``inbox-<id>:skipped`` with a short
@@ -32,10 +32,16 @@ from connectors.amilia.client import AmiliaClient
 from passerelle.engine import APPLIED, SKIPPED, BatchOutcome, error_text, event_key, final_keys, is_settled
 from passerelle.store.effects import done_keys, record_effects
 from passerelle.store.inbox import InboxEvent
-from tasks.amilia_events_fetch import AmiliaReader, AmiliaState, RegistrationsSnapshot, remember_and_resolve
-from tasks.amilia_events_model import SKIP_ALL_CANCELLED, AmiliaEvent, BadPayload, OtherOrganisation, classify
-from tasks.amilia_events_plan import BatchPlan, plan_batch, shared_email_keeps
-from tasks.amilia_events_write import (
+from tasks.amilia_cyberimpact.events.fetch import AmiliaReader, AmiliaState, RegistrationsSnapshot, remember_and_resolve
+from tasks.amilia_cyberimpact.events.model import (
+    SKIP_ALL_CANCELLED,
+    AmiliaEvent,
+    BadPayload,
+    OtherOrganisation,
+    classify,
+)
+from tasks.amilia_cyberimpact.events.plan import BatchPlan, plan_batch, shared_email_keeps
+from tasks.amilia_cyberimpact.events.write import (
     ArchiveLookups,
     CyberimpactAccount,
     MemberReader,

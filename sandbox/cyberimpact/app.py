@@ -22,15 +22,15 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
 from sandbox.core import JSONAnswer, Vendor
-from sandbox.cyberimpact_batches import create_batch, poll_batch
-from sandbox.cyberimpact_model import (
+from sandbox.cyberimpact.batches import create_batch, poll_batch
+from sandbox.cyberimpact.model import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     ApiError,
     FieldError,
     invalid,
 )
-from sandbox.cyberimpact_state import MEMBER_SORTS, CyberimpactState, consent_of
+from sandbox.cyberimpact.state import MEMBER_SORTS, CyberimpactState, consent_of
 
 __all__ = ["CyberimpactState", "build_cyberimpact"]
 

@@ -23,8 +23,8 @@ import httpx
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
-from sandbox import amilia_render as render
-from sandbox.amilia_state import AmiliaData, AmiliaState
+from sandbox.amilia import render
+from sandbox.amilia.state import AmiliaData, AmiliaState
 
 ACTIONS = ("Create", "Update", "Delete")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.amilia_state import AmiliaData
+from sandbox.amilia.state import AmiliaData
 
 Item = dict[str, Any]
 

@@ -3,7 +3,7 @@
 `normalise(document)` checks every item's fields (types, required keys, allowed values, no unknown keys)
 and returns the sections with defaults filled in; errors are ValueError naming the section, the index and
 the id of the bad item. Cross-references (a registration's person, an account's owner...) are checked
-when `sandbox.amilia_state.AmiliaData` indexes the result. The format is in docs/sandbox-amilia.md.
+when `sandbox.amilia.state.AmiliaData` indexes the result. The format is in docs/sandbox-amilia.md.
 """
 
 from __future__ import annotations

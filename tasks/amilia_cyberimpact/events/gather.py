@@ -1,6 +1,6 @@
 """The first pass of planning a batch of Amilia events (pure): sort each event's enrolment rows by kind, note
 who and which accounts it touches, and settle at once what needs nothing more (skips, failures, archives of
-persons or accounts Amilia no longer answers). tasks/amilia_events_plan.py turns the result into contacts,
+persons or accounts Amilia no longer answers). tasks/amilia_cyberimpact/events/plan.py turns the result into contacts,
 group additions and removals.
 """
 
@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from tasks.amilia_events_fetch import AmiliaState, email_of
-from tasks.amilia_events_model import (
+from tasks.amilia_cyberimpact.events.fetch import AmiliaState, email_of
+from tasks.amilia_cyberimpact.events.model import (
     ACCOUNT,
     ACCOUNT_ARCHIVE,
     MEMBERSHIP,
@@ -26,7 +26,7 @@ from tasks.amilia_events_model import (
 )
 
 if TYPE_CHECKING:
-    from tasks.amilia_events_plan import BatchPlan
+    from tasks.amilia_cyberimpact.events.plan import BatchPlan
 
 
 def still_held(row: dict[str, Any], cancelled: dict[str, Any], today: date) -> bool:

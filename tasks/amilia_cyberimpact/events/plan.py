@@ -1,7 +1,7 @@
 """What one batch of Amilia webhook events should change in Cyberimpact (pure: no Prefect, no HTTP).
 
 The contacts, fields, consent and groups come from the initial sync's own transforms
-(:func:`tasks.amilia_transforms.plan_contacts`) fed with the fresh Amilia state of the touched persons and
+(:func:`tasks.amilia_cyberimpact.transforms.plan_contacts`) fed with the fresh Amilia state of the touched persons and
 accounts, so a webhook applies exactly the initial sync's rules (child / same e-mail / no e-mail, the 21
 fields, "Clients Amilia", activity and membership groups, consent). Events add enrolment rows:
 
@@ -25,9 +25,9 @@ from typing import Any
 
 import pandas as pd
 
-from tasks.amilia_events_fetch import AmiliaState
-from tasks.amilia_events_gather import Gathered, gather
-from tasks.amilia_events_model import (
+from tasks.amilia_cyberimpact.events.fetch import AmiliaState
+from tasks.amilia_cyberimpact.events.gather import Gathered, gather
+from tasks.amilia_cyberimpact.events.model import (
     MEMBERSHIP,
     MEMBERSHIP_CANCEL,
     REGISTRATION,
@@ -36,7 +36,7 @@ from tasks.amilia_events_model import (
     SKIP_NOTHING,
     AmiliaEvent,
 )
-from tasks.amilia_transforms import (
+from tasks.amilia_cyberimpact.transforms import (
     ENROLMENT_COLUMNS,
     accounts_frame,
     enrolments_frame,

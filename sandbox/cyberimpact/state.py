@@ -13,8 +13,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from sandbox.cyberimpact_document import parse_document
-from sandbox.cyberimpact_model import (
+from sandbox.cyberimpact.document import parse_document
+from sandbox.cyberimpact.model import (
     CONSENT_FIELDS,
     FIELD_TYPES,
     ApiError,

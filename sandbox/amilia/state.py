@@ -2,9 +2,9 @@
 
 The document (see docs/sandbox-amilia.md) is normalised: a registration stores ids only, and the nested
 objects the API answers with (Program, Category, Activity, Person, AccountOwner...) are derived from the
-stored activity, person and account when a call is answered (see `sandbox/amilia_render.py`).
+stored activity, person and account when a call is answered (see `sandbox/amilia/render.py`).
 
-`AmiliaData.build(document)` validates and normalises a document (`sandbox/amilia_document.py`), checks
+`AmiliaData.build(document)` validates and normalises a document (`sandbox/amilia/document.py`), checks
 every reference between items, and builds every index a list call needs
 (lists sorted by id, per-person / per-account / per-program / per-membership id lists), so that a page of
 a 40 000-registration list is a slice, not a scan. A built `AmiliaData` is never mutated afterwards (only
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sandbox.amilia_document import default_document, normalise
+from sandbox.amilia.document import default_document, normalise
 
 TOKEN_LIFETIME_S = 365 * 24 * 3600  # Amilia JWTs are valid one year
 

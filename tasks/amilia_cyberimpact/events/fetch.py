@@ -27,7 +27,7 @@ from connectors._http import AuthError, NotFoundError
 from connectors.amilia.client import AmiliaClient
 from passerelle.engine import error_text
 from passerelle.store.registrations import registration_facts, remember_registrations
-from tasks.amilia_events_model import (
+from tasks.amilia_cyberimpact.events.model import (
     ACCOUNT_ARCHIVE,
     MEMBERSHIP_CANCEL,
     REGISTRATION_CANCEL,

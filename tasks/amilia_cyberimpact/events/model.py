@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from tasks.amilia_mapping import group_title
+from tasks.amilia_cyberimpact.mapping import group_title
 
 PERSON = "person"                        # Person.Create/Update: add or update the person and the owner
 PERSON_ARCHIVE = "person-archive"        # Person.Delete

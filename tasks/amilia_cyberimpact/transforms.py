@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 from dateutil.relativedelta import relativedelta
 
-from tasks.amilia_mapping import GENDERS, group_title
+from tasks.amilia_cyberimpact.mapping import GENDERS, group_title
 
 # Why a person did not become a contact of their own.
 REASON_NO_EMAIL = "no e-mail in Amilia"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.cyberimpact_model import (
+from sandbox.cyberimpact.model import (
     BATCH_TYPES,
     CONSENT_FIELDS,
     DEFAULT_TOKEN,

@@ -1,6 +1,6 @@
 """Writing one batch's plan to Cyberimpact: diff with the members concerned, then few, idempotent calls.
 
-- Contacts and group adds: :func:`tasks.cyberimpact_diff.diff_contacts` (the initial sync's diff: only
+- Contacts and group adds: :func:`tasks.amilia_cyberimpact.diff.diff_contacts` (the initial sync's diff: only
   changes, consent only forward, unsubscribed members never written), then one ``addMembers`` batch per set
   of groups to add (usually one per activity), all submitted at once.
 - Removals: ``DELETE /members/{key}/groups/{id}`` for members really in the group, each guarded by the
@@ -23,9 +23,10 @@ from connectors.amilia.client import AmiliaClient
 from connectors.cyberimpact.client import CyberimpactClient
 from passerelle.engine import error_text, event_key
 from passerelle.store.effects import done_keys, record_effects
-from tasks.amilia_events_model import LinkOrganisation
-from tasks.amilia_events_plan import BatchPlan
-from tasks.amilia_mapping import (
+from tasks.amilia_cyberimpact.diff import diff_contacts
+from tasks.amilia_cyberimpact.events.model import LinkOrganisation
+from tasks.amilia_cyberimpact.events.plan import BatchPlan
+from tasks.amilia_cyberimpact.mapping import (
     ARCHIVED_FIELD,
     ARCHIVED_GROUP,
     CLIENTS_GROUP,
@@ -35,14 +36,13 @@ from tasks.amilia_mapping import (
     archived_criteria,
     dynamic_criteria,
 )
-from tasks.amilia_sync import (
+from tasks.amilia_cyberimpact.sync import (
     CyberimpactSnapshot,
     check_custom_field_room,
     create_group,
     ensure_custom_fields,
     to_batch_member,
 )
-from tasks.cyberimpact_diff import diff_contacts
 
 UNSUBSCRIBED = "member is unsubscribed"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from tasks.amilia_mapping import CLIENTS_GROUP, CUSTOM_FIELD_NAMES, REGULAR_FIELDS, RELATION_TYPE
+from tasks.amilia_cyberimpact.mapping import CLIENTS_GROUP, CUSTOM_FIELD_NAMES, REGULAR_FIELDS, RELATION_TYPE
 
 REASON_UNSUBSCRIBED = "unsubscribed in Cyberimpact: left unsubscribed"
 EMPTY = "__EMPTY__"  # in an addMembers batch, clears the field (an empty value keeps it; API-NOTES §2)

@@ -1,7 +1,7 @@
 """Prefect tasks of the Amilia → Cyberimpact initial sync.
 
-Each task is a thin verb around a connector call or a pure transform (tasks/amilia_transforms.py,
-tasks/cyberimpact_diff.py). Tasks get connector clients, never raw credentials, and use NO_CACHE: their
+Each task is a thin verb around a connector call or a pure transform (tasks/amilia_cyberimpact/transforms.py,
+tasks/amilia_cyberimpact/diff.py). Tasks get connector clients, never raw credentials, and use NO_CACHE: their
 inputs are large frames and live clients that must not be hashed.
 """
 
@@ -23,7 +23,8 @@ from connectors._http.errors import OutcomeUnknown, ValidationError
 from connectors.amilia.client import AmiliaClient
 from connectors.cyberimpact.client import CyberimpactClient, Row
 from passerelle.store.registrations import remember_registrations
-from tasks.amilia_mapping import (
+from tasks.amilia_cyberimpact.diff import REASON_UNSUBSCRIBED, SyncChanges, diff_contacts
+from tasks.amilia_cyberimpact.mapping import (
     ARCHIVED_FIELD,
     ARCHIVED_GROUP,
     CLIENTS_GROUP,
@@ -32,7 +33,7 @@ from tasks.amilia_mapping import (
     archived_criteria,
     dynamic_criteria,
 )
-from tasks.amilia_transforms import (
+from tasks.amilia_cyberimpact.transforms import (
     ContactPlan,
     accounts_frame,
     enrolments_frame,
@@ -41,7 +42,6 @@ from tasks.amilia_transforms import (
     registration_facts,
     registration_row,
 )
-from tasks.cyberimpact_diff import REASON_UNSUBSCRIBED, SyncChanges, diff_contacts
 
 # Flow parameter types. Prefect 3.8.8 checks a run's parameters against the deployment's JSON schema when the
 # run is created (types, minimum/maximum, pattern) but not `format: date`, hence the pattern: a day that
@@ -60,7 +60,7 @@ class PreflightError(RuntimeError):
 class AmiliaExtract:
     persons: list[dict]
     accounts: list[dict]
-    registrations: list[tuple]  # rows of tasks.amilia_transforms.registration_row
+    registrations: list[tuple]  # rows of tasks.amilia_cyberimpact.transforms.registration_row
     membership_persons: list[dict]
 
 

@@ -3,7 +3,7 @@
 The engine owns the lease, claims, pipelining, settling, dead letters and the report; this module says how a
 batch of Amilia events is applied to Cyberimpact: :class:`AmiliaEvents` opens the link (Amilia and
 Cyberimpact), reads the Cyberimpact ids once per drain run, and plans (Amilia) then writes (Cyberimpact) each
-batch with :mod:`tasks.amilia_events`.
+batch with :mod:`tasks.amilia_cyberimpact.events.batch`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from passerelle.engine import BatchOutcome, DrainOptions, DrainReport
 from passerelle.engine import drain as drain_events
 from passerelle.engine import drain_lease_name as engine_lease_name
 from passerelle.store.inbox import InboxEvent
-from tasks.amilia_events import EventContext, PlannedBatch, plan_events, write_events
-from tasks.amilia_events_model import (
+from tasks.amilia_cyberimpact.events.batch import EventContext, PlannedBatch, plan_events, write_events
+from tasks.amilia_cyberimpact.events.model import (
     ACCOUNT_ARCHIVE,
     MEMBERSHIP,
     MEMBERSHIP_CANCEL,
@@ -30,9 +30,9 @@ from tasks.amilia_events_model import (
     REGISTRATION,
     REGISTRATION_CANCEL,
 )
-from tasks.amilia_events_write import CyberimpactAccount
-from tasks.amilia_transforms import window_start
-from tasks.links import open_link
+from tasks.amilia_cyberimpact.events.write import CyberimpactAccount
+from tasks.amilia_cyberimpact.links import open_link
+from tasks.amilia_cyberimpact.transforms import window_start
 
 SOURCE = "amilia"
 Prepare = Callable[[CyberimpactAccount, AmiliaClient], Awaitable[Any]]

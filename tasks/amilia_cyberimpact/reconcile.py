@@ -1,7 +1,7 @@
 """Reconciliation of Amilia and Cyberimpact: the drift the initial sync's diff does not see.
 
 The initial sync only adds: missing contacts, changed fields, newer consent, missing group memberships
-(tasks/cyberimpact_diff.py repairs all of those). Reconciliation also finds memberships that should no
+(tasks/amilia_cyberimpact/diff.py repairs all of those). Reconciliation also finds memberships that should no
 longer be there — a cancellation or an archive whose webhook was lost (Amilia drops its queue after 72 h
 of failures) — and reports every repair.
 """
@@ -16,9 +16,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from connectors.cyberimpact.client import CyberimpactClient
-from tasks.amilia_mapping import CLIENTS_GROUP
-from tasks.amilia_transforms import ContactPlan
-from tasks.cyberimpact_diff import SyncChanges
+from tasks.amilia_cyberimpact.diff import SyncChanges
+from tasks.amilia_cyberimpact.mapping import CLIENTS_GROUP
+from tasks.amilia_cyberimpact.transforms import ContactPlan
 
 
 @dataclass
@@ -63,7 +63,7 @@ def extra_memberships(plan: ContactPlan, members: list[dict], group_titles_by_id
     same (docs/amilia-webhooks.md, "Keep rule of a cancellation").
 
     Archived persons and accounts: the plan gives no group from their enrolments — also to an address a live
-    person shares (:func:`tasks.amilia_transforms.plan_contacts`) — while their activities and memberships
+    person shares (:func:`tasks.amilia_cyberimpact.transforms.plan_contacts`) — while their activities and memberships
     stay managed. So the memberships only an archived account gave are extra here, a lost archive webhook is
     repaired, and the shared address keeps the live person's groups (seed: "Les adresses courriel des
     personnes et du propriétaire du compte archivé seront retirées des groupes d'activités et d'abonnements

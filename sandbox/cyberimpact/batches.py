@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.cyberimpact_model import (
+from sandbox.cyberimpact.model import (
     BATCH_TYPES,
     MAX_BATCH,
     FieldError,
@@ -21,7 +21,7 @@ from sandbox.cyberimpact_model import (
     not_found,
     now_stamp,
 )
-from sandbox.cyberimpact_state import CyberimpactState
+from sandbox.cyberimpact.state import CyberimpactState
 
 
 def create_batch(state: CyberimpactState, body: dict[str, Any]) -> dict[str, Any]:

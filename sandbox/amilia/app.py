@@ -12,7 +12,7 @@ Mounted under `/amilia`, so a client's base URL is `http://HOST:PORT/amilia/api/
 
 Errors are ASP.NET Web API shaped: `{"Message": "..."}`. Lists answer
 `{"Items": [...], "Paging": {"TotalCount": n, "Next": "<absolute url>" | ""}}`. The state lives in
-`sandbox/amilia_state.py`, the answer shapes in `sandbox/amilia_render.py`; docs/sandbox-amilia.md
+`sandbox/amilia/state.py`, the answer shapes in `sandbox/amilia/render.py`; docs/sandbox-amilia.md
 describes both.
 """
 
@@ -29,10 +29,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
-from sandbox import amilia_render as render
-from sandbox.amilia_document import parse_date
-from sandbox.amilia_state import AmiliaData, AmiliaState
-from sandbox.amilia_webhooks import build_webhook_router
+from sandbox.amilia import render
+from sandbox.amilia.document import parse_date
+from sandbox.amilia.state import AmiliaData, AmiliaState
+from sandbox.amilia.webhooks import build_webhook_router
 from sandbox.core import JSONAnswer, Vendor
 
 DENIED = "Authorization has been denied for this request."

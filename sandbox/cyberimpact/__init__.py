@@ -1,0 +1,1 @@
+"""The Cyberimpact REST API emulator: app (routes), model, state and document, and its batch jobs."""
