@@ -20,7 +20,7 @@ from prefect.states import Completed
 from prefect.utilities.annotations import quote
 from pydantic import Field
 
-from passerelle.progress import RunProgress, artifact_key, window_run_name
+from passerelle.progress import RunProgress, artifact_key, busy, window_run_name
 from passerelle.store import finish_sync_run, live_sync_run
 from tasks.amilia_cyberimpact.links import open_link
 from tasks.amilia_cyberimpact.reconcile import describe_drift, extra_memberships, remove_memberships
@@ -74,10 +74,8 @@ async def amilia_reconcile(
     with live_sync_run(RECONCILE_KIND, link, lease=f"amilia-reconcile:{link}", holder=holder, dry_run=dry_run,
                        flow_run_id=str(flow_run.id or "")) as run_id:
         if run_id is None:
-            message = (f"Another reconciliation of link {link!r} is running; it covers this one, so this run "
-                       f"did nothing.")
-            get_run_logger().info(message)
-            return Completed(message=message, data={"link": link, "dry_run": dry_run, "busy": True})
+            return busy(f"Another reconciliation of link {link!r} is running; it covers this one, so this run "
+                        f"did nothing.", link=link, dry_run=dry_run)
         return await _reconcile(run_id, link, months, dry_run, as_of)
 
 

@@ -18,7 +18,7 @@ from prefect.states import Completed
 from prefect.utilities.annotations import quote
 from pydantic import Field
 
-from passerelle.progress import RunProgress, artifact_key, window_run_name
+from passerelle.progress import RunProgress, artifact_key, busy, window_run_name
 from passerelle.store import finish_sync_run, live_sync_run, set_watermark
 from tasks.amilia_cyberimpact.links import open_link
 from tasks.amilia_cyberimpact.mapping import ARCHIVED_GROUP
@@ -80,11 +80,8 @@ async def amilia_initial_sync(
     with live_sync_run(SYNC_KIND, link, lease=f"amilia-initial-sync:{link}", holder=holder, dry_run=dry_run,
                        flow_run_id=str(flow_run.id or "")) as run_id:
         if run_id is None:
-            message = (f"Another initial sync of link {link!r} is running, so this run did nothing; its summary "
-                       f"will say what it changed.")
-            get_run_logger().info(message)
-            return Completed(message=message, data={"link": link, "dry_run": dry_run, "busy": True,
-                                                    "notes": [message]})
+            return busy(f"Another initial sync of link {link!r} is running, so this run did nothing; its "
+                        f"summary will say what it changed.", link=link, dry_run=dry_run)
         return await _initial_sync(run_id, link, months, dry_run, as_of)
 
 

@@ -101,3 +101,13 @@ class RunProgress:
         except Exception as exc:  # noqa: BLE001 - progress is a courtesy; the run goes on without it
             logger.warning("could not update the progress artifact %s: %s: %s", self.key,
                            type(exc).__name__, exc)
+
+
+def busy(message: str, **data: Any) -> Any:
+    """The Completed state of a run that found another run of its link working: the reason, logged and as its
+    message; `data` (with ``busy: true`` and the message as its note) as its result."""
+    from prefect import get_run_logger
+    from prefect.states import Completed
+
+    get_run_logger().info(message)
+    return Completed(message=message, data={**data, "busy": True, "notes": [message]})

@@ -151,13 +151,19 @@ def test_webhook_accepted_by_the_gateway_triggers_the_processing_deployment(stac
     assert person["Email"].lower() in emails
 
 
-def test_initial_sync_started_from_the_ui_run_form_completes(stack: Stack):
+def browser_or_skip():
+    """Playwright's sync API, with Debian's Chromium present (required when PASSERELLE_REQUIRE_BROWSER is set)."""
     playwright = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         if os.environ.get("PASSERELLE_REQUIRE_BROWSER"):
             pytest.fail(f"{CHROMIUM} is required here (PASSERELLE_REQUIRE_BROWSER) but missing")
         pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium); .ci/run installs it")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return playwright
+
+
+def test_initial_sync_started_from_the_ui_run_form_completes(stack: Stack):
+    playwright = browser_or_skip()
     before = {r["id"] for r in stack.flow_runs("amilia-initial-sync")}
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -325,12 +331,7 @@ def test_a_run_whose_machine_died_turns_crashed_and_the_next_run_of_its_link_sta
 def test_block_catalog_in_the_ui_offers_every_apps_credentials(stack: Stack):
     """`passerelle deploy` registers every app's credentials Block type: the UI's block catalog shows their
     cards (name and description), where a user creates a connection from the browser."""
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("PASSERELLE_REQUIRE_BROWSER"):
-            pytest.fail(f"{CHROMIUM} is required here (PASSERELLE_REQUIRE_BROWSER) but missing")
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium); .ci/run installs it")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    playwright = browser_or_skip()
     cards = {"Amilia Credentials": "Username, password and organisation of an Amilia (SmartRec) account",
              "Cyberimpact Credentials": "API token of a Cyberimpact account"}
     with playwright.sync_playwright() as p:
