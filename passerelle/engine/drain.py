@@ -13,7 +13,8 @@
 - **Outcomes**: done rows are marked done; failed rows go back with backoff, dead after ``max_attempts``; a
   payload that cannot be read is dead at once; a 401/403 (``AuthError``) gives the batch back untouched (no
   attempt counted) and stops the drain with the error.
-- **Store calls run off the event loop** (``asyncio.to_thread``): a slow PostgreSQL round trip never stalls the
+- **Store calls run off the event loop on PostgreSQL** (:func:`passerelle.store.engine.off_loop`, inline on
+  SQLite where a thread hop costs more than it saves): a slow PostgreSQL round trip never stalls the
   lease renewer or a batch being written.
 """
 
@@ -31,6 +32,7 @@ from connectors._http import AuthError
 from passerelle.engine.batch import TOUCHED_LIMIT, BatchHandler, BatchOutcome, DrainReport
 from passerelle.engine.ledger import APPLIED, SKIPPED, event_key
 from passerelle.store.effects import acquire_lease, release_lease, renew_lease
+from passerelle.store.engine import off_loop
 from passerelle.store.inbox import DEAD, InboxEvent, claim_batch, mark_done, mark_failed, release
 
 
@@ -77,13 +79,13 @@ class _Drain:
         self.deadline = time.monotonic() + opts.max_seconds
 
     async def claim(self) -> list[InboxEvent]:
-        return await asyncio.to_thread(claim_batch, self.handler.source, self.link, self.worker,
+        return await off_loop(self.store_url, claim_batch, self.handler.source, self.link, self.worker,
                                        limit=self.opts.batch_size, lease_seconds=self.opts.claim_lease,
                                        url=self.store_url)
 
     async def give_back(self, rows: list[InboxEvent] | None) -> None:
         if rows:
-            await asyncio.to_thread(release, [r.id for r in rows], url=self.store_url)
+            await off_loop(self.store_url, release, [r.id for r in rows], url=self.store_url)
             self.report.released += len(rows)
 
     async def loop(self, rows: list[InboxEvent] | None) -> None:
@@ -157,7 +159,7 @@ class _Drain:
 
     async def settle(self, rows: list[InboxEvent], outcome: BatchOutcome) -> None:
         """Mark the batch's rows done, failed or dead in the inbox, then add the batch to the report."""
-        outcomes = await asyncio.to_thread(self._mark, outcome)
+        outcomes = await off_loop(self.store_url, self._mark, outcome)
         report = self.report
         for row in rows[:max(0, TOUCHED_LIMIT - len(report.touched))]:
             report.touched.append(self.touched(row, outcome, outcomes.get(row.id)))
@@ -227,7 +229,7 @@ async def drain(handler: BatchHandler[Any], link: str, worker: str, options: Dra
     async with contextlib.AsyncExitStack() as stack:
         try:
             while True:
-                if not await asyncio.to_thread(acquire_lease, lease, worker, opts.drain_lease, url=store_url):
+                if not await off_loop(store_url, acquire_lease, lease, worker, opts.drain_lease, url=store_url):
                     await run.give_back(rows)
                     report.busy = report.batches == 0
                     break
@@ -239,7 +241,7 @@ async def drain(handler: BatchHandler[Any], link: str, worker: str, options: Dra
                     await run.loop(rows)
                 finally:
                     renewer.cancel()
-                    await asyncio.to_thread(release_lease, lease, worker, url=store_url)
+                    await off_loop(store_url, release_lease, lease, worker, url=store_url)
                 if time.monotonic() >= run.deadline:
                     break
                 rows = await run.claim()
@@ -256,5 +258,5 @@ async def drain(handler: BatchHandler[Any], link: str, worker: str, options: Dra
 async def _renew(lease: str, worker: str, seconds: float, store_url: str | None) -> None:
     while True:
         await asyncio.sleep(seconds / 3)
-        if not await asyncio.to_thread(renew_lease, lease, worker, seconds, url=store_url):
+        if not await off_loop(store_url, renew_lease, lease, worker, seconds, url=store_url):
             _logger().warning("lost the drain lease %s; another drain may be running", lease)

@@ -31,6 +31,7 @@ from connectors._http import AuthError
 from connectors.amilia.client import AmiliaClient
 from passerelle.engine import APPLIED, SKIPPED, BatchOutcome, error_text, event_key, final_keys, is_settled
 from passerelle.store.effects import done_keys, record_effects
+from passerelle.store.engine import off_loop
 from passerelle.store.inbox import InboxEvent
 from tasks.amilia_cyberimpact.events.fetch import AmiliaReader, AmiliaState, RegistrationsSnapshot, remember_and_resolve
 from tasks.amilia_cyberimpact.events.model import (
@@ -89,7 +90,7 @@ async def plan_events(ctx: EventContext, rows: list[InboxEvent]) -> PlannedBatch
     """
     batch = PlannedBatch(rows, BatchOutcome())
     result = batch.result
-    recorded = await asyncio.to_thread(done_keys, final_keys(r.id for r in rows), url=ctx.store_url)
+    recorded = await off_loop(ctx.store_url, done_keys, final_keys(r.id for r in rows), url=ctx.store_url)
     organisation = ctx.side.organisation(ctx.amilia.organization)  # events of another one are never applied
     for row in sorted(rows, key=lambda r: r.id):
         if is_settled(row.id, recorded):
@@ -106,7 +107,8 @@ async def plan_events(ctx: EventContext, rows: list[InboxEvent]) -> PlannedBatch
         except Exception as exc:  # noqa: BLE001 - a bug in one event fails only that event
             result.failed[row.id] = error_text(exc)
     # registration facts: kept from full payloads, used for the Deletes that carry only an Id
-    await asyncio.to_thread(remember_and_resolve, batch.events, organisation.identifier, ctx.since, ctx.store_url)
+    await off_loop(ctx.store_url, remember_and_resolve, batch.events, organisation.identifier, ctx.since,
+                   ctx.store_url)
     if not batch.events:
         return batch
     clock = time.perf_counter()
@@ -174,7 +176,7 @@ async def write_events(ctx: EventContext, batch: PlannedBatch) -> BatchOutcome:
     result.failed.update(failed)
     result.counts.update(contacts_written=outcome.contacts_written, group_adds=outcome.group_adds,
                          removals=outcome.removals)
-    await asyncio.to_thread(_record, ctx, batch.events, plan, batch.notes, archive_emails, result)
+    await off_loop(ctx.store_url, _record, ctx, batch.events, plan, batch.notes, archive_emails, result)
     return result
 
 

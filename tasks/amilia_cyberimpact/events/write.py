@@ -23,6 +23,7 @@ from connectors.amilia.client import AmiliaClient
 from connectors.cyberimpact.client import CyberimpactClient
 from passerelle.engine import error_text, event_key
 from passerelle.store.effects import done_keys, record_effects
+from passerelle.store.engine import off_loop
 from tasks.amilia_cyberimpact.diff import diff_contacts
 from tasks.amilia_cyberimpact.events.model import LinkOrganisation
 from tasks.amilia_cyberimpact.events.plan import BatchPlan
@@ -323,7 +324,7 @@ async def _remove(side: CyberimpactAccount, plan: BatchPlan, members: dict[str, 
             continue
         keys = {event_key(eid, f"remove:{gid}:{email}") for eid in events}
         todo.append((email, gid, events, keys))
-    done = await asyncio.to_thread(done_keys, {k for *_, keys in todo for k in keys}, url=store_url)
+    done = await off_loop(store_url, done_keys, {k for *_, keys in todo for k in keys}, url=store_url)
     todo = [t for t in todo if not (t[3] & done)]
     results = await asyncio.gather(*(_remove_one(side.client, email, gid, keys, store_url)
                                      for email, gid, _, keys in todo), return_exceptions=True)
@@ -340,4 +341,4 @@ async def _remove_one(client: CyberimpactClient, email: str, gid: str, keys: set
                       ) -> None:
     with contextlib.suppress(NotFoundError):  # member or group gone: nothing left to remove
         await client.remove_member_group(email, int(gid))
-    await asyncio.to_thread(record_effects, keys, url=store_url)  # done: a re-run does not send it again
+    await off_loop(store_url, record_effects, keys, url=store_url)  # done: a re-run does not send it again
