@@ -78,12 +78,12 @@ async def process_amilia_events(
     logger = get_run_logger()
     worker = str(flow_run.id or uuid.uuid4())
     report = DrainReport(link=link, worker=worker)
-    for run_id in reap_stale_runs():  # every minute by its schedule: syncs whose process died say so
-        logger.warning("Sync run %s stopped giving signs of life: recorded as crashed", run_id)
     holder = lease_holder(drain_lease_name(link))
     if holder is not None and holder != worker:  # the drain below would say the same, after opening the link
         report.busy = True
         return _busy(link, report)
+    for run_id in reap_stale_runs():  # every minute by its schedule: syncs whose process died say so
+        logger.warning("Sync run %s stopped giving signs of life: recorded as crashed", run_id)
     options = DrainOptions(batch_size=batch_size, max_seconds=max_seconds, max_attempts=max_attempts,
                            linger=LINGER_SECONDS)
     progress = RunProgress(f"{artifact_key(link)}-progress", f"Webhook events of link {link!r}")

@@ -103,10 +103,11 @@ class VendorRuntime:
 
     def lose_answer(self, method: str) -> bool:
         """Whether this call, once applied, loses its answer (the `lost_answer_rate` fault)."""
+        f = self.faults  # replaced whole by set_faults: read without the lock when the fault is off
+        if not f.lost_answer_rate or method not in f.lost_answer_methods:
+            return False
         with self.lock:
-            f = self.faults
-            return bool(f.lost_answer_rate) and method in f.lost_answer_methods and \
-                self.rng.random() < f.lost_answer_rate
+            return self.rng.random() < f.lost_answer_rate
 
     def record(self, request: Request, status: int) -> None:
         with self.lock:

@@ -194,25 +194,26 @@ async def create_once(create: Callable[[], Awaitable[Row]], list_all: Callable[[
         OutcomeUnknown: the second send's answer was lost too.
     """
     try:
-        return await create()
-    except ValidationError as refused:
-        return await _created_meanwhile(refused, list_all, key, value)
+        return await _create_or_find(create, list_all, key, value)
     except OutcomeUnknown:
-        found = next((row for row in await list_all() if row.get(key) == value), None)
-        if found is not None:
-            return found
+        found = await _find(list_all, key, value)
+        return found if found is not None else await _create_or_find(create, list_all, key, value)
+
+
+async def _create_or_find(create: Callable[[], Awaitable[Row]], list_all: Callable[[], Awaitable[list[Row]]],
+                          key: str, value: str) -> Row:
+    """Create; after a 422, the object another writer created a moment ago, else the 422 again."""
     try:
         return await create()
-    except ValidationError as refused:
-        return await _created_meanwhile(refused, list_all, key, value)
+    except ValidationError:
+        found = await _find(list_all, key, value)
+        if found is None:
+            raise
+        return found
 
 
-async def _created_meanwhile(refused: ValidationError, list_all: Any, key: str, value: str) -> Row:
-    """After a 422 on create: the field or group another writer created a moment ago, else the 422 again."""
-    for row in await list_all():
-        if row.get(key) == value:
-            return row
-    raise refused
+async def _find(list_all: Callable[[], Awaitable[list[Row]]], key: str, value: str) -> Row | None:
+    return next((row for row in await list_all() if row.get(key) == value), None)
 
 
 async def create_group(cyberimpact: CyberimpactClient, title: str, criteria: dict | None = None) -> Row:
