@@ -88,7 +88,12 @@ _RETRIED_LOCK = re.compile(
     r"(?:[ \t(\[][^\n]*\n)*", re.MULTILINE)
 
 
+def without_retried_locks(log: str) -> str:
+    """A Prefect server log without the retried "database is locked" tracebacks of its trigger service."""
+    return _RETRIED_LOCK.sub("", log)
+
+
 def unexpected_tracebacks(log: str) -> list[str]:
     """The tracebacks of a Prefect server log, minus the retried "database is locked" of its trigger service."""
-    rest = _RETRIED_LOCK.sub("", log)
+    rest = without_retried_locks(log)
     return [rest[max(0, i - 300):i + 3000] for i in (m.start() for m in re.finditer("Traceback", rest))]

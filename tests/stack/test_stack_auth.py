@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from passerelle.cli import prefect_env
-from tests.stack.support import AUTH_VARS, ROOT, running_stack
+from tests.stack.support import AUTH_VARS, ROOT, running_stack, without_retried_locks
 
 BIN = Path(sys.executable).parent
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
@@ -133,7 +133,7 @@ def test_a_webhook_nudges_prefect_and_the_worker_completes_the_triggered_run(sta
 def test_no_process_of_the_stack_was_refused(stack: Stack):
     """Worker, gateway, flow runs and the server: nobody met a 401 (nor a traceback)."""
     for name in ("prefect-server", "worker", "gateway"):
-        log = stack.log(name)
+        log = without_retried_locks(stack.log(name))
         found = REFUSED.search(log)
         assert not found, f"{name}.log: {log[max(0, found.start() - 1500):found.end() + 1500]}"
 
