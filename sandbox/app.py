@@ -17,8 +17,10 @@ from sandbox.core import Faults, Vendor, VendorRuntime, apply_faults, lost_answe
 def default_vendors() -> list[Vendor]:
     from sandbox.amilia.app import build_amilia
     from sandbox.cyberimpact.app import build_cyberimpact
+    from sandbox.iadvize.app import build_iadvize
+    from sandbox.zendesk.app import build_zendesk
 
-    return [build_amilia(), build_cyberimpact()]
+    return [build_amilia(), build_cyberimpact(), build_iadvize(), build_zendesk()]
 
 
 def create_app(vendors: list[Vendor] | None = None) -> FastAPI:

@@ -17,7 +17,8 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-API_ROOTS: dict[str, str] = {"amilia": "/amilia/api/V3", "cyberimpact": "/cyberimpact"}
+API_ROOTS: dict[str, str] = {"amilia": "/amilia/api/V3", "cyberimpact": "/cyberimpact", "iadvize": "/iadvize",
+                             "zendesk": "/zendesk"}
 """Where each emulator's API starts under the sandbox's URL (its router's prefix is the vendor's name); a new
 emulator adds its entry here and its `Vendor` to `sandbox.app.default_vendors`."""
 

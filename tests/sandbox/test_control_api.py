@@ -161,10 +161,10 @@ async def test_reset_clears_state_log_and_faults(client: httpx.AsyncClient) -> N
     await client.put("/_sandbox/faults",
                      json={"cyberimpact": {"latency_ms": 5}, "amilia": {"error_rate": 0.5}})
     r = await client.post("/_sandbox/reset")
-    assert r.json() == {"reset": ["amilia", "cyberimpact"]}
+    assert r.json() == {"reset": ["amilia", "cyberimpact", "iadvize", "zendesk"]}
     assert (await state(client))["members"] == []
-    assert (await client.get("/_sandbox/faults")).json() == {"amilia": FAULT_DEFAULTS,
-                                                             "cyberimpact": FAULT_DEFAULTS}
+    assert (await client.get("/_sandbox/faults")).json() == {name: FAULT_DEFAULTS for name in
+                                                             ("amilia", "cyberimpact", "iadvize", "zendesk")}
     assert (await client.get("/_sandbox/cyberimpact/requests")).json() == {"total": 0, "requests": []}
     assert (await put_state(client, {})).status_code == 200  # {} is the default state too
     assert (await state(client))["tokens"] == ["sandbox-cyberimpact-token"]
@@ -263,5 +263,6 @@ def test_every_emulator_has_a_base_url_and_an_unknown_one_is_named() -> None:
     assert {v.name for v in default_vendors()} == set(API_ROOTS)
     assert address.vendor_url("amilia") == address.amilia_url == "http://127.0.0.1:8765/amilia/api/V3"
     assert address.vendor_url("cyberimpact") == "http://127.0.0.1:8765/cyberimpact"
-    with pytest.raises(KeyError, match="no 'zendesk' emulator"):
-        address.vendor_url("zendesk")
+    assert address.vendor_url("zendesk") == "http://127.0.0.1:8765/zendesk"
+    with pytest.raises(KeyError, match="no 'hubspot' emulator"):
+        address.vendor_url("hubspot")
