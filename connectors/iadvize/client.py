@@ -1,6 +1,8 @@
 """Async client of the iAdvize GraphQL API (docs/connector-iadvize.md; API-NOTES.md, "3. iAdvize").
 
-Auth is OAuth 2's password grant: ``POST {base}/oauth2/token`` (form: ``username``, ``password``,
+Auth is either a static GraphQL token (``token=``: the "iAdvize token for graphQL api" iAdvize's support hands
+out, sent as ``Authorization: Bearer`` as is; a 401 is an :class:`AuthError` naming the token) or OAuth 2's
+password grant: ``POST {base}/oauth2/token`` (form: ``username``, ``password``,
 ``grant_type=password``) answers ``{"access_token", "expires_in": 86400, ...}``; the token is sent as
 ``Authorization: Bearer``, kept until shortly before it expires, and fetched again once when the API answers
 401 ``invalid_token`` (the kit's :class:`~connectors._http.auth.OAuth2TokenAuth`). A refused login (400
@@ -33,6 +35,7 @@ from connectors._http import (
     ApiClient,
     ApiError,
     AuthError,
+    BearerTokenAuth,
     GraphQLCursorPaginator,
     IssuedToken,
     OAuth2TokenAuth,
@@ -43,7 +46,7 @@ from connectors._http import (
 )
 from connectors._http.decoding import response_json
 from connectors.iadvize.models import Conversation, ConversationSummary
-from connectors.iadvize.queries import CLOSED_CONVERSATIONS, CONVERSATION, GraphQLQuery
+from connectors.iadvize.queries import CLOSED_CONVERSATIONS, CONVERSATION, PROJECTS, GraphQLQuery
 
 DEFAULT_BASE_URL = "https://api.iadvize.com"
 PLATFORMS = ("ha", "sd")
@@ -136,12 +139,30 @@ def _project_ids(values: Iterable[int] | None) -> list[int] | None:
     return ids
 
 
+def _auth(username: str | None, password: SecretStr | str | None, token: SecretStr | str | None, base_url: str,
+          hint: str | None) -> tuple[httpx.Auth, str, str]:
+    """(auth, credential, hint) of a password login or a static GraphQL token; exactly one must be given."""
+    if token is not None:
+        if username or password is not None:
+            raise ValueError("give either token (a GraphQL API token) or username and password, not both")
+        secret = token if isinstance(token, SecretStr) else SecretStr(token)
+        if not secret.get_secret_value().strip():
+            raise ValueError("token is empty: give the GraphQL API token iAdvize's support (help@iadvize.com) issued")
+        hint = hint or "Check the iAdvize GraphQL token (help@iadvize.com issues them)."
+        return BearerTokenAuth(secret), "GraphQL token", hint
+    if not username or password is None:
+        raise ValueError("give the username and password of an iAdvize user, or token (a GraphQL API token)")
+    hint = hint or "Check the username and password in the 'iadvize-credentials' block, and its platform (ha or sd)."
+    return IadvizeAuth(base_url, username, password, hint=hint), "username and password", hint
+
+
 class IadvizeClient(VendorClient):
-    """The iAdvize GraphQL API for one user's login.
+    """The iAdvize GraphQL API for one user's login, or for a static GraphQL token.
 
     Args:
-        username: E-mail of the iAdvize user the API token is made for.
+        username: E-mail of the iAdvize user the API token is made for (with ``password``).
         password: Its password.
+        token: Instead of a login: a GraphQL API token, sent as ``Authorization: Bearer`` (never exchanged).
         platform: ``ha`` or ``sd`` (the platform the account lives on; SD sends ``?platform=sd``).
         base_url: API root (``https://api.iadvize.com``; a sandbox URL in tests and demos).
         page_size: Conversations per ``closedConversations`` page.
@@ -152,8 +173,9 @@ class IadvizeClient(VendorClient):
     def __init__(
         self,
         *,
-        username: str,
-        password: SecretStr | str,
+        username: str | None = None,
+        password: SecretStr | str | None = None,
+        token: SecretStr | str | None = None,
         platform: Literal["ha", "sd"] = "ha",
         base_url: str = DEFAULT_BASE_URL,
         page_size: int = PAGE_SIZE,
@@ -170,11 +192,9 @@ class IadvizeClient(VendorClient):
             raise ValueError(f"page_size must be between 1 and {PAGE_SIZE}, not {page_size}")
         self.platform = platform
         self.page_size = page_size
-        hint = auth_hint or ("Check the username and password in the 'iadvize-credentials' block, and its platform "
-                             "(ha or sd).")
-        self.auth = IadvizeAuth(base_url, username, password, hint=hint)
+        self.auth, credential, hint = _auth(username, password, token, base_url, auth_hint)
         self.api = ApiClient(
-            base_url, vendor="iAdvize", auth=self.auth, credential="username and password", auth_hint=hint,
+            base_url, vendor="iAdvize", auth=self.auth, credential=credential, auth_hint=hint,
             max_concurrency=max_concurrency, rate_limit=rate_limit, retry=retry, timeout=timeout,
             transport=transport, validate_response=graphql_errors,
         )
@@ -203,6 +223,19 @@ class IadvizeClient(VendorClient):
         """
         body = await self.api.get_json(AUTHENTICATED)
         return isinstance(body, Mapping) and body.get("authenticated") is True
+
+    async def projects(self) -> list[dict[str, Any]]:
+        """The projects (sites) the credentials see, every page: ``[{"id": 4321, "name": ..., "country": ...}]``.
+
+        Example:
+            sites = {p["id"]: p for p in await iadvize.projects()}
+        """
+        paginator = GraphQLCursorPaginator("projects", page_size=PAGE_SIZE)
+        out: list[dict[str, Any]] = []
+        async for page in self.api.paginate(GRAPHQL, self._params, paginator, method="POST",
+                                            json=PROJECTS.body({})):
+            out.extend(node for node in page if isinstance(node, Mapping))
+        return out
 
     async def closed_conversations(self, start: datetime, end: datetime, project_ids: Iterable[int] | None = None
                                    ) -> AsyncIterator[ConversationSummary]:

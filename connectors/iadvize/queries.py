@@ -56,6 +56,16 @@ query ClosedConversations($from: DateTime!, $to: DateTime!, $projectIds: [Int!],
 """.strip())
 """Closed conversations whose ``closedAt`` is in ``[from, to)``, oldest first, one Relay page per call."""
 
+PROJECTS = GraphQLQuery("Projects", """
+query Projects($first: Int, $after: String) {
+  projects(first: $first, after: $after) {
+    edges { node { id name country } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+""".strip())
+"""The projects (sites) the credentials see, one Relay page per call (``country`` fills "iAdvize Country")."""
+
 CONVERSATION = GraphQLQuery("Conversation", """
 query Conversation($id: UUID!, $messagesFirst: Int, $messagesAfter: String) {
   conversation(id: $id) {

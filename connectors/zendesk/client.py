@@ -14,7 +14,9 @@ Effects that must not happen twice (docs/connectors.md): ``POST /api/v2/tickets`
 an idempotency key it is never re-sent after an answer that may have been lost (read timeout, dropped
 connection, 500/502/504): :class:`~connectors._http.errors.OutcomeUnknown` is raised and the caller looks the
 ticket up by its ``external_id`` (:meth:`ZendeskClient.tickets_by_external_id`; on tickets the external id is
-a free field, neither unique nor enforced, so the lookup comes *before* a create too). With
+a free field, neither unique nor enforced, so the lookup comes *before* a create too); ``PUT
+/api/v2/tickets/{id}`` (:meth:`ZendeskClient.update_ticket`) adds a comment each time it is sent, so it is
+never re-sent either. With
 ``idempotency_key=`` it is sent in Zendesk's ``Idempotency-Key`` header (the Ticketing API dedupes ticket
 creation on it for two hours, answering ``x-idempotency-lookup: hit`` with the first ticket), so the client
 may re-send it. 429 answers are retried after their ``Retry-After`` by the kit's retry policy.
@@ -273,6 +275,37 @@ class ZendeskClient(VendorClient):
         check_ticket(ticket)
         body = await self.api.post_json(TICKETS.path_for(), {"ticket": dict(ticket)},
                                         idempotency_key=idempotency_key)
+        return (body or {}).get("ticket") or {}
+
+    async def update_ticket(self, ticket_id: int, ticket: Mapping[str, Any]) -> Row:
+        """Update one ticket (``PUT /api/v2/tickets/{ticket_id}`` → 200 ``{"ticket", "audit"}``); returns the
+        ticket.
+
+        Args:
+            ticket_id: The ticket's id.
+            ticket: The fields to change: ``status``, ``ticket_form_id``, ``custom_fields [{id, value}]``,
+                ``tags`` (replaces the list), ``comment {body | html_body, public}`` (adds a comment;
+                ``public: false`` is an internal note)...
+
+        Not idempotent: an update with a ``comment`` adds one more comment each time it is sent, so it is
+        never re-sent after an answer that may have been lost (:class:`OutcomeUnknown`): read the ticket
+        (:meth:`get_ticket`, e.g. a tag the update sets) before sending it again.
+
+        Raises:
+            ValueError: bad ``ticket_id`` or a comment without a body (nothing sent).
+            NotFoundError: no such ticket. ValidationError: Zendesk refused a value (422, fields named).
+            OutcomeUnknown: the answer was lost after sending.
+        """
+        if isinstance(ticket_id, bool) or not isinstance(ticket_id, int) or ticket_id < 1:
+            raise ValueError(f"ticket_id must be a Zendesk ticket id (a positive integer), not {ticket_id!r}")
+        if not isinstance(ticket, Mapping) or not ticket:
+            raise ValueError("ticket must be a non-empty dict of the fields to change (status, comment...)")
+        comment = ticket.get("comment")
+        if comment is not None and (not isinstance(comment, Mapping)
+                                    or not (comment.get("body") or comment.get("html_body"))):
+            raise ValueError("ticket.comment needs a 'body' or an 'html_body' (or leave the comment out)")
+        body = await self.api.put_json(TICKET.path_for(ticket_id=ticket_id), {"ticket": dict(ticket)},
+                                       idempotent=False)
         return (body or {}).get("ticket") or {}
 
     async def tickets_by_external_id(self, external_id: str) -> list[Row]:

@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
+from passerelle.cli.connect_iadvize_zendesk import connect_iadvize_zendesk
 from passerelle.cli.safe_text import untrusted
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ class ConnectGroup(TyperGroup):
 app = typer.Typer(help="Save an app's credentials as a Prefect Block (a connection; secrets stay in SecretStr "
                   "fields).", no_args_is_help=True, cls=ConnectGroup)
 connections_app = typer.Typer(help="The saved connections of every app.", no_args_is_help=True)
+app.command("iadvize-zendesk")(connect_iadvize_zendesk)  # an app install (one per iAdvize site), not a connection
 
 
 # -- connect APP ---------------------------------------------------------------------------------------------

@@ -125,6 +125,7 @@ def deploy(
         for line in asyncio.run(apply_automations(automations)):
             console.print(line, markup=False, highlight=False)
         from connectors.registry import register_block_types  # every app's Block type, in the UI's catalog
+        from tasks.iadvize_zendesk.install import register_install_block_type  # and the app installs'
 
-        console.print("block types registered: " + ", ".join(asyncio.run(register_block_types())), markup=False,
-                      highlight=False)
+        slugs = asyncio.run(register_block_types()) + [asyncio.run(register_install_block_type())]
+        console.print("block types registered: " + ", ".join(slugs), markup=False, highlight=False)

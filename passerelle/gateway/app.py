@@ -4,7 +4,10 @@
     (GET too, for sources that     404 unknown link · 401 bad token (both before any body is read)
      list it; /{token}/ after      401 bad or missing signature, or a timestamp outside the window
      the link for sources with     413 body too large · 408 body too slow · 400 not JSON · 415 body type
-     `token_in_path`)              422 not the vendor's envelope (`field` names it)
+     `token_in_path`; /{subpath}   422 not the vendor's envelope (`field` names it)
+     after it for a source's
+     `subpaths`, e.g.
+     /hooks/iadvize/{link}/escalations)
                                   503 + Retry-After: store unavailable or locked, the gateway full, or a
                                       signing secret Prefect cannot give now
                                   a handshake (challenge) is answered as the source says, nothing stored
@@ -25,7 +28,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from passerelle.gateway.limits import ByteBudget, MemoryTrimmer, Refusals
+from passerelle.gateway.limits import CORK_SCOPE_KEY, ByteBudget, MemoryTrimmer, Refusals
 from passerelle.gateway.linkcache import LinkCache
 from passerelle.gateway.nudge import Emitter, Nudger, PrefectEmitter
 from passerelle.gateway.receiver import JSON, Receiver, answer
@@ -80,6 +83,31 @@ def _openapi_extra(source: Source, method: str) -> dict[str, Any]:
     return extra
 
 
+def sub_sources(source: Source) -> dict[str, Source]:
+    """A source's `subpaths` (optional): `{subpath: source}` served at `/hooks/{name}/{link}/{subpath}` with the
+    links, URL tokens and signing secrets of `name` (iAdvize's escalations). A subpath source has the same name."""
+    subs = dict(getattr(source, "subpaths", None) or {})
+    for subpath, sub in subs.items():
+        if sub.name != source.name or not subpath or "/" in subpath or source.token_in_path:
+            raise ValueError(f"source {source.name!r}: subpath {subpath!r} must be one path segment served by a "
+                             f"source of the same name, on a source without token_in_path")
+    return subs
+
+
+def _serve(app: FastAPI, source: Source, receiver: Receiver, path: str, route_name: str) -> str:
+    """The documented FastAPI routes of one receiver (calls normally take the fast path, `GatewayApp`); what
+    it serves, for the log."""
+    for method in source.methods:
+        common = {"methods": [method], "summary": source.summary, "description": source.description,
+                  "tags": ["receivers"], "responses": _responses(source), "response_class": Response,
+                  "openapi_extra": _openapi_extra(source, method)}
+        app.add_api_route(path, receiver.endpoint, name=f"receive_{route_name}_{method.lower()}", **common)
+        if source.token_in_path:
+            app.add_api_route(f"{path}/{{token}}", receiver.endpoint_with_token,
+                              name=f"receive_{route_name}_{method.lower()}_path_token", **common)
+    return f"{'|'.join(source.methods)} {path}"
+
+
 def create_app(url: str | None = None, sources: list[Source] | None = None,
                settings: GatewaySettings | None = None, emitter: Emitter | None = None,
                freeze_gc: bool = False, secrets: SigningSecrets | None = None) -> GatewayApp:
@@ -120,8 +148,7 @@ def create_app(url: str | None = None, sources: list[Source] | None = None,
         if freeze_gc:
             gc.collect()
             gc.freeze()
-        log.info("gateway ready: receivers %s", ", ".join(f"{'|'.join(s.methods)} /hooks/{s.name}/{{link}}"
-                                                          for s in sources))
+        log.info("gateway ready: receivers %s", ", ".join(served))
         try:
             yield
         finally:
@@ -136,19 +163,18 @@ def create_app(url: str | None = None, sources: list[Source] | None = None,
     app.state.settings, app.state.links, app.state.writer, app.state.nudger = settings, links, writer, nudger
     app.state.budget, app.state.secrets = budget, secrets
 
-    app.receivers = receivers = {s.name: Receiver(s, settings, links, writer, nudger, budget, refusals, secrets)
-                                 for s in sources}
+    def receiver(source: Source) -> Receiver:
+        return Receiver(source, settings, links, writer, nudger, budget, refusals, secrets)
+
+    app.receivers = receivers = {}  # "name", and "name/subpath" for a source's subpaths
+    served: list[str] = []
     for source in sources:
-        receiver = receivers[source.name]
-        for method in source.methods:
-            common = {"methods": [method], "summary": source.summary, "description": source.description,
-                      "tags": ["receivers"], "responses": _responses(source), "response_class": Response,
-                      "openapi_extra": _openapi_extra(source, method)}
-            app.add_api_route(f"/hooks/{source.name}/{{link}}", receiver.endpoint,
-                              name=f"receive_{source.name}_{method.lower()}", **common)
-            if source.token_in_path:
-                app.add_api_route(f"/hooks/{source.name}/{{link}}/{{token}}", receiver.endpoint_with_token,
-                                  name=f"receive_{source.name}_{method.lower()}_path_token", **common)
+        receivers[source.name] = receiver(source)
+        served.append(_serve(app, source, receivers[source.name], f"/hooks/{source.name}/{{link}}", source.name))
+        for subpath, sub in sub_sources(source).items():
+            key = receivers[f"{source.name}/{subpath}"] = receiver(sub)
+            served.append(_serve(app, sub, key, f"/hooks/{source.name}/{{link}}/{subpath}",
+                                 f"{source.name}_{subpath}"))
 
     @app.get("/healthz", tags=["gateway"], summary="Liveness")
     async def healthz() -> dict[str, Any]:
@@ -158,15 +184,22 @@ def create_app(url: str | None = None, sources: list[Source] | None = None,
 
 
 def route(receivers: dict[str, Receiver], method: str, path: str) -> tuple[Receiver, str, str | None] | None:
-    """The receiver, link and path token of `/hooks/{source}/{link}[/]` or, for a source with
+    """The receiver, link and path token of `/hooks/{source}/{link}[/]`, of a source's subpath
+    `/hooks/{source}/{link}/{subpath}[/]` (receivers keyed `source/subpath`) or, for a source with
     `token_in_path`, `/hooks/{source}/{link}/{token}[/]`; None for anything else."""
     parts = path.split("/")
     receiver = receivers.get(parts[2]) if len(parts) >= 4 and parts[3] else None
-    if receiver is None or method not in receiver.methods:
+    if receiver is None:
         return None
     n = len(parts)
     if n == 4 or (n == 5 and not parts[4]):
-        return receiver, parts[3], None
+        return (receiver, parts[3], None) if method in receiver.methods else None
+    if parts[4] and (n == 5 or (n == 6 and not parts[5])):
+        sub = receivers.get(f"{parts[2]}/{parts[4]}")
+        if sub is not None:
+            return (sub, parts[3], None) if method in sub.methods else None
+    if method not in receiver.methods:
+        return None
     if receiver.source.token_in_path and parts[4] and (n == 5 or (n == 6 and not parts[5])):
         return receiver, parts[3], parts[4]
     return None
@@ -190,6 +223,14 @@ class GatewayApp(FastAPI):
                 except Exception:
                     log.exception("%s/%s: unexpected error", receiver.source.name, link[:64])
                     response = answer(500, {"detail": "internal error"})
-                await response(scope, receive, send)
+                transport = scope.get(CORK_SCOPE_KEY)
+                if transport is None:
+                    await response(scope, receive, send)
+                    return
+                transport.cork()  # the answer's head and body leave in one write
+                try:
+                    await response(scope, receive, send)
+                finally:
+                    transport.uncork()
                 return
         await super().__call__(scope, receive, send)

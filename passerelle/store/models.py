@@ -71,6 +71,24 @@ class AmiliaRegistration(SQLModel, table=True):
     seen_at: datetime = Field(default_factory=utcnow)
 
 
+class ConversationTicket(SQLModel, table=True):
+    """The one Zendesk ticket made for an iAdvize conversation (passerelle/store/conversation_tickets.py,
+    docs/iadvize-zendesk.md): an archive, or an escalation (an archive turned into one keeps its row)."""
+
+    __tablename__ = "conversation_ticket"
+
+    site: str = Field(primary_key=True, description="the iAdvize site (project) id")
+    conversation_id: str = Field(primary_key=True, description="iAdvize's conversation id (a UUID)")
+    kind: str = Field(description="archive or escalation")
+    ticket_id: int = Field(description="the Zendesk ticket's id")
+    agent_id: int | None = None
+    agent_name: str | None = None
+    requester_found: bool = Field(default=False, description="a Zendesk user had the visitor's e-mail")
+    form_id: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    escalated_at: datetime | None = None
+
+
 class Effect(SQLModel, table=True):
     """The effect ledger: one row per external side effect done, keyed `<event or run id>:<step>`."""
 

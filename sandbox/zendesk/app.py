@@ -209,6 +209,15 @@ def make_router(state: ZendeskState) -> APIRouter:
         with lock:
             return JSONAnswer({"ticket": state.render_ticket(ticket_of(ticket_id), _root(request))})
 
+    @router.put("/api/v2/tickets/{ticket_id}", response_model=None)
+    async def update_ticket(ticket_id: str, request: Request, user: dict = Me) -> JSONAnswer:
+        body = await _json_body(request)
+        with lock:
+            ticket = state.update_ticket(ticket_of(ticket_id)["id"], body, user)
+            return JSONAnswer({"ticket": state.render_ticket(ticket, _root(request)),
+                               "audit": {"ticket_id": ticket["id"], "author_id": user["id"],
+                                         "created_at": ticket["updated_at"]}})
+
     @route("GET", "/api/v2/tickets/{ticket_id}/comments")
     async def ticket_comments(ticket_id: str, request: Request, _: dict = Me) -> JSONAnswer:
         with lock:

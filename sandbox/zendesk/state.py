@@ -211,6 +211,50 @@ class ZendeskState:
                 "tags": sorted(set(tags)), "custom_fields": self._custom_values(data.get("custom_fields")),
                 "comments": [first], "created_at": stamp, "updated_at": stamp}
 
+    def update_ticket(self, ticket_id: int, body: Any, author: dict[str, Any]) -> dict[str, Any]:
+        """Apply a ``PUT /api/v2/tickets/{id}`` body: ``status``, ``priority``, ``type``, ``subject``,
+        ``ticket_form_id``, ``custom_fields`` (only the ids given change), ``tags`` (replace), ``comment``
+        (appended, by the authenticated user; ``public`` defaults to true). A closed ticket cannot be updated
+        (422). Raises ``ZendeskError`` (400/404/422); nothing changes when refused."""
+        if not isinstance(body, dict) or not isinstance(body.get("ticket"), dict):
+            raise bad_request("ParameterMissing", "param is missing or the value is empty: ticket")
+        data, ticket = body["ticket"], self.tickets[ticket_id]
+        if ticket["status"] == "closed":
+            raise record_invalid(status=("Status: closed prevents ticket update", "InvalidValue"))
+        checks = (("status", STATUSES, "Status"), ("priority", PRIORITIES, "Priority"), ("type", TYPES, "Type"))
+        for key, allowed, label in checks:
+            if data.get(key) is not None and data[key] not in allowed:
+                raise record_invalid(**{key: (f"{label}: {data[key]!r} is not valid", "InvalidValue")})
+        form_id = data.get("ticket_form_id")
+        if form_id is not None and not (form_id in self.ticket_forms and self.ticket_forms[form_id]["active"]):
+            raise record_invalid(ticket_form_id=(f"Ticket form {form_id} is invalid", "InvalidValue"))
+        tags = data.get("tags")
+        if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
+            raise record_invalid(tags=("Tags: must be a list of strings", "InvalidValue"))
+        comment = data.get("comment")
+        if comment is not None and (not isinstance(comment, dict)
+                                    or not (comment.get("body") or comment.get("html_body"))):
+            raise record_invalid(comment=("Comment: cannot be blank", "BlankValue"))
+        named = {e.get("id") for e in data.get("custom_fields") or [] if isinstance(e, dict)}
+        given = {c["id"]: c["value"] for c in self._custom_values(data.get("custom_fields")) if c["id"] in named}
+        for key in ("status", "priority", "type", "subject"):
+            if data.get(key) is not None:
+                ticket[key] = data[key]
+        if form_id is not None:
+            ticket["ticket_form_id"] = form_id
+        if tags is not None:
+            ticket["tags"] = sorted(set(tags))
+        ticket["custom_fields"] = [dict(c, value=given.get(c["id"], c["value"])) for c in ticket["custom_fields"]]
+        stamp = now_iso()
+        if comment is not None:
+            text = comment.get("body") or _strip_html(comment.get("html_body", ""))
+            ticket["comments"].append({
+                "id": ticket_id * 1000 + len(ticket["comments"]) + 1, "type": "Comment", "author_id": author["id"],
+                "body": text, "html_body": comment.get("html_body") or f"<p>{text}</p>", "plain_body": text,
+                "public": bool(comment.get("public", True)), "created_at": stamp})
+        ticket["updated_at"] = stamp
+        return ticket
+
     def default_form_id(self) -> int | None:
         return next((f["id"] for f in self.ticket_forms.values() if f["default"]), None)
 

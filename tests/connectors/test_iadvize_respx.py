@@ -1,10 +1,9 @@
 """IadvizeClient against respx: the login's shape, the bearer, one re-login on invalid_token, Relay pagination of
-closedConversations, GraphQL errors; and the webhook signature check. Every mocked route must be called."""
+closedConversations, GraphQL errors; the static GraphQL token (bearer) option and the projects listing. Every mocked
+route must be called. (Webhook signatures and dedupe keys are the gateway's: tests/gateway/test_iadvize_source.py.)"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
@@ -16,7 +15,6 @@ from pydantic import SecretStr
 
 from connectors._http import AuthError, RetryPolicy, ValidationError
 from connectors.iadvize import IadvizeClient
-from connectors.iadvize.webhooks import InvalidSignature, delivery_key, is_valid_signature, verify_signature
 
 BASE = "https://api.iadvize.com"
 PASSWORD = "pw-SECRET-1"
@@ -145,15 +143,60 @@ async def test_bad_arguments_are_refused_before_any_call() -> None:
         client(platform="eu")
 
 
-def test_signature_is_hmac_sha256_of_the_raw_body_and_the_key_prefers_the_correlation_id() -> None:
-    body = b'{"eventId":"e-1","eventType":"v2.conversation.closed"}'
-    good = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
-    verify_signature(body, good, SecretStr("s3cret"))
-    assert not is_valid_signature(body + b" ", good, "s3cret")
-    for header, reason in ((None, "missing"), ("md5=abc", "must be 'sha256='"), (good, "does not match")):
-        with pytest.raises(InvalidSignature, match=reason):
-            verify_signature(body, header, "other-secret" if header == good else "s3cret")
-    assert delivery_key({"X-iAdvize-CorrelationId": "corr-1"}, body) == "corr-1"
-    assert delivery_key({}, body) == "e-1"
-    with pytest.raises(ValueError, match="neither an X-iAdvize-CorrelationId header nor an eventId"):
-        delivery_key({}, b"{}")
+GRAPHQL_TOKEN = "gql-SECRET-42"
+
+
+@respx.mock(assert_all_called=True)
+async def test_a_graphql_token_is_sent_as_a_bearer_as_is_without_any_login(respx_mock) -> None:
+    # no /oauth2/token route: a login attempt would be an unmocked request and fail the test
+    check = respx_mock.get(f"{BASE}/_authenticated", headers={"Authorization": f"Bearer {GRAPHQL_TOKEN}"}).mock(
+        return_value=httpx.Response(200, json={"authenticated": True}))
+    graphql = respx_mock.post(f"{BASE}/graphql", headers={"Authorization": f"Bearer {GRAPHQL_TOKEN}"}).mock(
+        return_value=httpx.Response(200, json={"data": {"conversation": None}}))
+    async with IadvizeClient(token=SecretStr(GRAPHQL_TOKEN)) as iadvize:
+        assert await iadvize.authenticated() is True
+        assert await iadvize.conversation("4c8c7408-f73c-42cd-89e9-afbbee7d9024") is None
+    assert (check.call_count, graphql.call_count) == (1, 1)
+    assert GRAPHQL_TOKEN not in repr(iadvize.auth)
+
+
+@respx.mock(assert_all_called=True)
+async def test_a_refused_graphql_token_is_an_auth_error_naming_it_sent_once(respx_mock) -> None:
+    graphql = respx_mock.post(f"{BASE}/graphql").mock(return_value=httpx.Response(401, json=INVALID_TOKEN))
+    async with IadvizeClient(token=GRAPHQL_TOKEN, retry=RetryPolicy(max_attempts=3, initial_wait=0.001),
+                             auth_hint="Check --iadvize-graphql-token.") as iadvize:
+        with pytest.raises(AuthError) as info:
+            await iadvize.conversation("4c8c7408-f73c-42cd-89e9-afbbee7d9024")
+    assert str(info.value) == ("iAdvize rejected the GraphQL token (401 on POST /graphql): access token not valid. "
+                               "Check --iadvize-graphql-token.")
+    assert graphql.call_count == 1  # a 401 is never retried, and a static token is never exchanged
+    assert GRAPHQL_TOKEN not in str(info.value) + repr(info.value) + repr(iadvize.auth)
+
+
+@respx.mock(assert_all_called=True)
+async def test_projects_are_read_page_by_page_with_the_bearer(respx_mock) -> None:
+    pages = {None: ([{"id": 4321, "name": "Boutique FR", "country": "FR"}], True, "p1"),
+             "p1": ([{"id": 4322, "name": "Shop CA", "country": None}], False, "p2")}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        assert body["operationName"] == "Projects" and "projects(first: $first, after: $after)" in body["query"]
+        nodes, more, cursor = pages[body["variables"].get("after")]
+        return httpx.Response(200, json={"data": {"projects": {
+            "edges": [{"node": n, "cursor": "x"} for n in nodes], "pageInfo": {"hasNextPage": more,
+                                                                              "endCursor": cursor}}}})
+
+    route = respx_mock.post(f"{BASE}/graphql", params__eq={"platform": "sd"},
+                            headers={"Authorization": f"Bearer {GRAPHQL_TOKEN}"}).mock(side_effect=answer)
+    async with IadvizeClient(token=GRAPHQL_TOKEN, platform="sd") as iadvize:
+        assert [p["id"] for p in await iadvize.projects()] == [4321, 4322]
+    assert route.call_count == 2
+
+
+def test_a_client_takes_a_login_or_a_token_not_both_nor_neither() -> None:
+    with pytest.raises(ValueError, match="either token .* or username and password, not both"):
+        IadvizeClient(username="a@example.org", password="pw", token="t")
+    with pytest.raises(ValueError, match="give the username and password of an iAdvize user, or token"):
+        IadvizeClient(username="a@example.org")
+    with pytest.raises(ValueError, match="token is empty"):
+        IadvizeClient(token=SecretStr("  "))

@@ -13,11 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.datastructures import Headers
 
 from connectors._http import AuthError, RetryPolicy, ValidationError
 from connectors.iadvize import IadvizeClient
 from connectors.iadvize.queries import GraphQLQuery
-from connectors.iadvize.webhooks import delivery_key, verify_signature
+from passerelle.gateway.sources import Call, IadvizeSource
+from passerelle.gateway.sources.signatures import IADVIZE
 
 FAST = RetryPolicy(max_attempts=3, initial_wait=0.01, max_wait=0.05, max_total_wait=5)
 VISITOR, SILENT = "2f1b6a4e-0000-4000-8000-000000000001", "2f1b6a4e-0000-4000-8000-000000000002"
@@ -191,9 +193,11 @@ def test_closed_event_is_signed_and_retried_twice_with_one_correlation_id(sb: ht
     assert times[1] - times[0] >= 0.2 and times[2] - times[1] >= 0.4
     assert len({h["X-iAdvize-CorrelationId"] for h in headers}) == 1
     assert len({h["X-iAdvize-Delivery"] for h in headers}) == 3
-    for h, body in zip(headers, bodies, strict=True):
-        verify_signature(body, h["X-iAdvize-Signature"], "hook-secret")
-        assert delivery_key(h, body) == outcome["correlationId"]
+    for h, body in zip(headers, bodies, strict=True):  # as the gateway's iAdvize source checks and keys them
+        call = Call("POST", "shop", Headers(h), b"", body, receiver.url)
+        IADVIZE.verify(call, b"hook-secret")
+        assert IadvizeSource().event_id(json.loads(body), call=call) == (
+            f"x-iadvize-correlationid:{outcome['correlationId']}")
     payload = json.loads(bodies[0])
     assert set(bodies) == {bodies[0]} and payload == outcome["payload"]
     assert {k: payload[k] for k in ("eventType", "platform", "projectId", "clientId", "conversationId",

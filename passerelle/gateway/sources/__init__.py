@@ -16,14 +16,16 @@ from passerelle.gateway.sources.base import (
 )
 from passerelle.gateway.sources.calls import Answer, Call, call_envelope, query_challenge, url_verification
 from passerelle.gateway.sources.catch import CatchSource
+from passerelle.gateway.sources.iadvize import IadvizeEscalationSource, IadvizeSource
 from passerelle.gateway.sources.signatures import HmacSignature, Signature, TwilioSignature
 
 
 def default_sources() -> list[Source]:
-    return [AmiliaSource(), CatchSource()]
+    return [AmiliaSource(), CatchSource(), IadvizeSource()]  # IadvizeSource serves its escalations subpath too
 
 
 __all__ = ["AmiliaSource", "Answer", "Call", "CatchSource", "DedupeKey", "FieldKey", "HeaderKey", "HmacSignature",
-           "InvalidEnvelope", "KnownLink", "NotJson", "Signature", "Source", "SourceError", "TwilioSignature",
+           "IadvizeEscalationSource", "IadvizeSource", "InvalidEnvelope", "KnownLink", "NotJson", "Signature",
+           "Source", "SourceError", "TwilioSignature",
            "Unauthorized", "call_envelope", "default_sources", "presented_token", "query_challenge",
            "url_verification", "verify_url_token"]
