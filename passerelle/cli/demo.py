@@ -2,7 +2,8 @@
 
 Starts the sandbox in-process, seeds a realistic Amilia organisation, saves demo Blocks that point at the
 sandbox, runs the `amilia-initial-sync` flow on an embedded Prefect with a progress bar fed by the store,
-prints the summary, then runs it again to show that a second run changes nothing.
+prints the summary, then runs it again to show that a second run changes nothing. Then it archives iAdvize
+conversations into Zendesk, twice (passerelle/cli/demo_iadvize.py).
 
 The demo keeps to its own home, `<PASSERELLE_HOME>/demo/` (default `.passerelle/demo/`): its store
 (`passerelle.db`) and its Prefect (`prefect/`, the embedded server's database), never the stack's. At the end
@@ -96,8 +97,10 @@ def demo(
     seed: int = typer.Option(7, help="random seed of the generated organisation"),
     rerun: bool = typer.Option(True, help="run the sync a second time to show it changes nothing"),
     webhooks: bool = typer.Option(True, help="then fire a burst of Amilia webhooks through the gateway"),
+    iadvize: bool = typer.Option(True, help="then archive iAdvize conversations into Zendesk, some escalated"),
 ) -> None:
-    """Run the Amilia → Cyberimpact initial sync against the sandbox and print its summary."""
+    """Run the Amilia → Cyberimpact initial sync against the sandbox and print its summary, then archive
+    iAdvize conversations into Zendesk."""
     home = _embedded_defaults()
     import httpx
 
@@ -138,6 +141,10 @@ def demo(
             console.print(f"Second run: {changed} changes (a second run changes nothing).")
         if webhooks:
             _webhook_burst(sandbox.url)
+        if iadvize:
+            from passerelle.cli.demo_iadvize import iadvize_demo
+
+            iadvize_demo(console, sandbox.url)
     console.print(f"\nThe demo's store and Prefect are in {home}. To browse these runs in the Prefect UI "
                   f"(run names, progress, the artifacts explaining each count), run:", markup=False,
                   highlight=False)

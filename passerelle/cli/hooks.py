@@ -30,10 +30,11 @@ SecretEnvOpt = typer.Option(None, "--secret-env", metavar="VAR",
 PromptOpt = typer.Option(False, "--secret", help="prompt for the vendor's signing secret (hidden input)")
 
 
-def receiver_url(base_url: str, source: str, link: str, token: str, token_in_path: bool = False) -> str:
+def receiver_url(base_url: str, source: str, link: str, token: str, token_in_path: bool = False,
+                 subpath: str | None = None) -> str:
     if token_in_path:  # the sender appends its own `?…` (Oxiva): the token cannot be a query parameter
         return f"{base_url.rstrip('/')}/hooks/{source}/{link}/{token}/"
-    return f"{base_url.rstrip('/')}/hooks/{source}/{link}?token={token}"
+    return f"{base_url.rstrip('/')}/hooks/{source}/{link}{f'/{subpath}' if subpath else ''}?token={token}"
 
 
 def _sources() -> dict:
@@ -113,6 +114,10 @@ def add(
                   f"{' (the previous URL no longer works)' if existed else ''}. Paste this URL into "
                   f"{where}; it is shown only now:")
     console.print(url, markup=False, highlight=False, soft_wrap=True)
+    for subpath in getattr(plugin, "subpaths", None) or {}:  # iAdvize: the escalations, same token and secret
+        console.print(f"and, for its {subpath}:")
+        console.print(receiver_url(base_url or GatewaySettings().public_url, source, link, token, subpath=subpath),
+                      markup=False, highlight=False, soft_wrap=True)
     if plugin.signed and value is None:
         console.print(f"{source.capitalize()} signs its calls: until `passerelle hooks secret {source} --link "
                       f"{escape(link)} --secret-env VAR` sets the signing secret, its calls are answered 503.",

@@ -50,6 +50,14 @@ def test_hooks_add_list_rotate_remove(store):
     assert runner.invoke(app, ["hooks", "add", "amilia", "--link", "a/b"]).exit_code != 0
 
 
+def test_hooks_add_iadvize_prints_the_escalation_url_with_the_same_token(store):
+    out = run("hooks", "add", "iadvize", "--link", "4242", "--base-url", "https://hooks.example.org")
+    [token] = re.findall(r"https://hooks\.example\.org/hooks/iadvize/4242\?token=(\S+)", out)
+    assert f"https://hooks.example.org/hooks/iadvize/4242/escalations?token={token}" in out.split()
+    assert verify_token("iadvize", "4242", token, url=store) is True
+    assert "/escalations" not in run("hooks", "add", "amilia", "--link", "club")
+
+
 def test_inbox_stats_list_replay_purge(store):
     deliveries = [Delivery("amilia", "club", f"e{i}", "Person.Update", f"person:{i}", {"i": i}) for i in range(3)]
     store_deliveries(deliveries, url=store)
