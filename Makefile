@@ -13,7 +13,7 @@ PREFECT_PORT ?= 4200
 SANDBOX_PORT ?= 8765
 GATEWAY_PORT ?= 8000
 
-.PHONY: demo test lint bench clean lock up down prefect
+.PHONY: demo test lint bench wrk clean lock up down prefect
 
 # uv itself, pinned, from the package index into ./.tools (nothing installed outside the project).
 $(UV):
@@ -43,10 +43,18 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-bench: $(STAMP)
+# The ingest bench's load generator: wrk, from the system's packages when it is missing and this user can
+# install them (else bench/webhook_ingest.py falls back to its Python client and says so).
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && \
+	   apt-get install -y -qq wrk >/dev/null 2>&1; }) ; } || echo "wrk is not installed: apt-get install wrk"
+
+bench: $(STAMP) wrk
 	$(BIN)/python bench/initial_sync.py --persons 20000
 	$(BIN)/python bench/webhook_ingest.py
 	$(BIN)/python bench/amilia_events.py
+	$(BIN)/python bench/archive.py
 
 clean:
 	rm -rf .passerelle .pytest_cache .ruff_cache
