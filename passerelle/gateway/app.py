@@ -28,7 +28,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from passerelle.gateway.limits import CORK_SCOPE_KEY, ByteBudget, MemoryTrimmer, Refusals
+from passerelle.gateway.limits import ByteBudget, MemoryTrimmer, Refusals
 from passerelle.gateway.linkcache import LinkCache
 from passerelle.gateway.nudge import Emitter, Nudger, PrefectEmitter
 from passerelle.gateway.receiver import JSON, Receiver, answer
@@ -223,14 +223,6 @@ class GatewayApp(FastAPI):
                 except Exception:
                     log.exception("%s/%s: unexpected error", receiver.source.name, link[:64])
                     response = answer(500, {"detail": "internal error"})
-                transport = scope.get(CORK_SCOPE_KEY)
-                if transport is None:
-                    await response(scope, receive, send)
-                    return
-                transport.cork()  # the answer's head and body leave in one write
-                try:
-                    await response(scope, receive, send)
-                finally:
-                    transport.uncork()
+                await response(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)

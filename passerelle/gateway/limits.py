@@ -146,91 +146,49 @@ class _Warner:
             log.warning(message, *args)
 
 
-CORK_SCOPE_KEY = "passerelle.transport"  # where a request's scope holds its connection's CorkableTransport
-
-
-class CorkableTransport:
-    """A connection's transport whose writes can be held and sent as one: uvicorn's h11 protocol writes an
-    answer's head and body separately, two `send` system calls (and two GIL hand-offs) per call; the gateway's
-    receivers cork around their answer (`GatewayApp`), so it leaves in one. Uncorked, it writes through."""
-
-    __slots__ = ("_transport", "_held")
-
-    def __init__(self, transport: asyncio.Transport) -> None:
-        self._transport, self._held = transport, None
-
-    def cork(self) -> None:
-        if self._held is None:
-            self._held = []
-
-    def uncork(self) -> None:
-        held, self._held = self._held, None
-        if held:
-            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
-
-    def write(self, data: bytes) -> None:
-        if self._held is None:
-            self._transport.write(data)
-        elif data:
-            self._held.append(data)
-
-    def close(self) -> None:
-        self.uncork()
-        self._transport.close()
-
-    def __getattr__(self, name: str) -> Any:  # everything else is the transport's
-        return getattr(self._transport, name)
-
-
 def guarded_protocol(max_connections: int, idle_timeout: float, retry_after: int) -> type[H11Protocol]:
     """uvicorn's h11 protocol with a connection cap and an idle limit (see the module docstring)."""
     refuse = over_capacity_app(retry_after)
     warn = _Warner()
 
-    period = max(0.05, idle_timeout / 4)
-
     class GuardedH11Protocol(H11Protocol):
-        # A deadline per connection, checked by one sweep every `period` for all of them: a timer armed and
-        # cancelled per request costs a heap push and pop each time, the sweep a float store.
-        _idle_deadline: float | None = None
-        _sweep: asyncio.TimerHandle | None = None  # one per server: this class is made per server
+        _idle: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(CorkableTransport(transport))  # type: ignore[arg-type]
+            super().connection_made(transport)
             if len(self.connections) > max_connections:
                 self.app = refuse  # answered 503 at its request line, never given to the gateway
                 warn("more than %d open connections: new ones are answered 503 "
                      "(PASSERELLE_GATEWAY_MAX_CONNECTIONS)", max_connections)
-            self._idle_deadline = self.loop.time() + idle_timeout
-            cls = type(self)
-            if cls._sweep is None:
-                cls._sweep = self.loop.call_later(period, _sweep, cls, self.loop, self.connections)
+            self._arm()
 
         def data_received(self, data: bytes) -> None:
             cycle = self.cycle
             super().data_received(data)
             if self.cycle is not cycle:  # a request head is complete: its body has the receiver's limit
-                self._idle_deadline = None
-                if self.cycle is not None:
-                    self.cycle.scope[CORK_SCOPE_KEY] = self.transport
+                self._disarm()
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
             if self.cycle is None or self.cycle.response_complete:  # (not a pipelined request under way)
-                # the next request head, within the idle limit; a body still arriving is discarded meanwhile
-                self._idle_deadline = self.loop.time() + idle_timeout
+                self._disarm()
+                self._arm()  # the next request head, within the idle limit; a body still arriving is discarded
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._idle_deadline = None
+            self._disarm()
             super().connection_lost(exc)
 
-    def _sweep(cls: type[GuardedH11Protocol], loop: asyncio.AbstractEventLoop, connections: set) -> None:
-        now = loop.time()
-        for connection in list(connections):
-            deadline = getattr(connection, "_idle_deadline", None)
-            if deadline is not None and deadline <= now and not connection.transport.is_closing():
-                connection._idle_deadline = None
-                connection.transport.close()
-        cls._sweep = loop.call_later(period, _sweep, cls, loop, connections) if connections else None
+        def _arm(self) -> None:
+            self._idle = self.loop.call_later(idle_timeout, self._idle_expired)
+
+        def _disarm(self) -> None:
+            if self._idle is not None:
+                self._idle.cancel()
+                self._idle = None
+
+        def _idle_expired(self) -> None:
+            self._idle = None
+            if not self.transport.is_closing():
+                self.transport.close()
 
     return GuardedH11Protocol

@@ -54,15 +54,6 @@ def answer(status: int, content: dict[str, Any], headers: dict[str, str] | None 
     return Response(orjson.dumps(content), status_code=status, media_type=JSON, headers=headers)
 
 
-def _complete(receive: Any) -> bool:
-    """Whether uvicorn's h11 cycle behind `receive` holds the whole body already, so that reading it cannot wait
-    (then `read_body` arms no timer). Anything else, or a uvicorn whose cycle looks different, says False."""
-    cycle = getattr(receive, "__self__", None)
-    event = getattr(cycle, "message_event", None)
-    return (event is not None and event.is_set() and getattr(cycle, "more_body", True) is False
-            and not getattr(cycle, "waiting_for_100_continue", True))
-
-
 async def read_body(request: Request, limit: int, hold: Hold, timeout: float) -> bytes:
     """The body, refused (413) as soon as it exceeds `limit` bytes (a larger body is never read whole), 408
     unless it all arrives within `timeout` seconds, 503 (`GatewayBusy`) when `hold` cannot take its size
@@ -74,14 +65,6 @@ async def read_body(request: Request, limit: int, hold: Hold, timeout: float) ->
             raise BodyTooLarge(f"the body is {declared} bytes; the limit is {limit}")
         if not hold.take(int(declared)):
             raise GatewayBusy("the gateway holds too many request bodies at once; retry later")
-    if upfront and _complete(request.receive):  # the whole body is in already (the usual case): no timer
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        body = message.get("body", b"")
-        if len(body) > limit:
-            raise BodyTooLarge(f"the body exceeds the limit of {limit} bytes")
-        return body
     chunks, size = [], 0
     try:
         async with asyncio.timeout(timeout):

@@ -29,9 +29,8 @@ class GatewaySettings(BaseSettings):
     retry_after_seconds: int = Field(5, ge=1, description="the Retry-After of every 503")
     nudge_seconds: float = Field(2.0, ge=0, description="at most one Prefect nudge per (source, link) per "
                                  "this many seconds")
-    commit_linger_ms: float = Field(0.0, ge=0, description="group commit: how long the writer waits for "
-                                    "more deliveries before committing a batch that is not full (0: none; "
-                                    "the calls that arrive during a commit make the next batch)")
+    commit_linger_ms: float = Field(1.0, ge=0, description="group commit: how long the writer waits for "
+                                    "more deliveries before committing a batch that is not full")
     commit_max_deliveries: int = Field(500, ge=1, description="group commit: deliveries per transaction "
                                        "(a single call's deliveries are never split)")
     link_cache_seconds: float = Field(5.0, ge=0, description="how long link tokens are cached; an unknown "

@@ -78,51 +78,26 @@ def store_deliveries(deliveries: list[Delivery], url: str | None = None) -> list
     return result
 
 
-_SQLITE_INSERT_HEAD = """INSERT INTO inbox_event (source, link, event_id, event_type, entity_key, payload, received_at,
-                                                  status, attempts, next_attempt_at) VALUES """
-_SQLITE_ROW = f"(?, ?, ?, ?, ?, ?, ?, '{PENDING}', 0, ?)"
-_SQLITE_INSERT_TAIL = " ON CONFLICT (source, link, event_id) DO NOTHING"
-_SQLITE_MAX_ROWS = 1000  # 8 parameters a row: within SQLite's 32,766 bound parameters
-_SQLITE_MAX_IDS = 5000
+_SQLITE_INSERT = f"""INSERT INTO inbox_event (source, link, event_id, event_type, entity_key, payload, received_at,
+                                             status, attempts, next_attempt_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, '{PENDING}', 0, ?) ON CONFLICT (source, link, event_id) DO NOTHING"""
 
 
 def _store_sqlite(engine: Engine, deliveries: list[Delivery]) -> list[bool]:
-    """`store_deliveries` on SQLite, on the DB-API connection, in a few statements whatever the batch's size: in
-    one `BEGIN IMMEDIATE` transaction, a SELECT of the keys already stored (per source and link), then one
-    multi-row INSERT of the others. Every statement releases and retakes the GIL, and the gateway's event loop
-    wants it too: a statement per row made the group commit several times longer under load. SQLAlchemy's
-    statement machinery and JSON encoding cost several times the insert itself, so they are bypassed; the payload
-    is stored as the bytes received when the source kept them, else encoded by orjson (either way what the JSON
-    column reads). A key repeated within `deliveries` is new the first time only."""
+    """`store_deliveries` on SQLite, on the DB-API connection: one cached INSERT per row, whose row count
+    says whether the row is new (a duplicate in the same batch included). SQLAlchemy's statement machinery
+    and JSON encoding cost the gateway several times the insert itself; the payload is stored as the bytes
+    received when the source kept them, else encoded by orjson (either way what the JSON column reads)."""
     stamp = _bind_datetime(engine)(_now())
-    groups: dict[tuple[str, str], list[str]] = {}
-    for d in deliveries:
-        groups.setdefault((d.source, d.link), []).append(d.event_id)
+    rows = [(d.source, d.link, d.event_id, d.event_type, d.entity_key,
+             (d.raw if d.raw is not None else orjson.dumps(d.payload)).decode(), stamp, stamp) for d in deliveries]
     connection = engine.raw_connection()  # pooled: the engine's connect and checkout pragmas apply
     try:
         cursor = connection.cursor()
-        cursor.execute("BEGIN IMMEDIATE")  # the write lock first: no other writer between the SELECT and INSERT
-        stored: set[tuple[str, str, str]] = set()
-        for (source, link), ids in groups.items():
-            for start in range(0, len(ids), _SQLITE_MAX_IDS):
-                chunk = ids[start:start + _SQLITE_MAX_IDS]
-                cursor.execute(f"SELECT event_id FROM inbox_event WHERE source = ? AND link = ? AND event_id IN "
-                               f"({','.join('?' * len(chunk))})", (source, link, *chunk))
-                stored.update((source, link, row[0]) for row in cursor.fetchall())
-        result, fresh = [], []
-        for d in deliveries:  # the same key twice in one call: only the first is new
-            key = (d.source, d.link, d.event_id)
-            result.append(key not in stored)
-            if key not in stored:
-                stored.add(key)
-                fresh.append(d)
-        for start in range(0, len(fresh), _SQLITE_MAX_ROWS):
-            chunk = fresh[start:start + _SQLITE_MAX_ROWS]
-            values = []
-            for d in chunk:
-                values += (d.source, d.link, d.event_id, d.event_type, d.entity_key,
-                           (d.raw if d.raw is not None else orjson.dumps(d.payload)).decode(), stamp, stamp)
-            cursor.execute(_SQLITE_INSERT_HEAD + ",".join([_SQLITE_ROW] * len(chunk)) + _SQLITE_INSERT_TAIL, values)
+        result = []
+        for row in rows:
+            cursor.execute(_SQLITE_INSERT, row)
+            result.append(cursor.rowcount == 1)
         connection.commit()
         return result
     except BaseException:
