@@ -1,0 +1,80 @@
+"""`passerelle apps list|show APP`: the apps a zap may use, with their triggers and actions (the zap registry,
+passerelle/zaps/registry.py; docs/zaps.md "Apps and the registry").
+
+Descriptions, samples and field names come from app modules (connectors may be third-party): printed with
+`untrusted` (text, never markup; control characters made visible)."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from passerelle.cli.safe_text import untrusted, visible
+
+app = typer.Typer(help="The apps zaps can use: their triggers and actions.", no_args_is_help=True)
+console = Console()
+
+
+def _load():
+    from passerelle.zaps import registry
+
+    registry.load_apps()
+    return registry
+
+
+@app.command("list")
+def list_apps() -> None:
+    """Every app, one line each: its triggers and its actions."""
+    registry = _load()
+    for name, (triggers, actions) in registry.apps().items():
+        line = Text(visible(name), style="bold")
+        line.append(f"  triggers: {visible(', '.join(t.ref for t in triggers)) or '-'}")
+        line.append(f"  actions: {visible(', '.join(a.ref for a in actions)) or '-'}")
+        console.print(line)
+
+
+@app.command("show")
+def show_app(name: str = typer.Argument(..., metavar="APP", help="the app, e.g. http")) -> None:
+    """An app's triggers (kind, dedupe key, sample) and actions (input and output fields, idempotent or not)."""
+    registry = _load()
+    apps = registry.apps()
+    if name not in apps:
+        known = ", ".join(apps) or "none"
+        raise typer.BadParameter(f"unknown app {visible(name)!r}; known apps: {known}", param_hint="APP")
+    triggers, actions = apps[name]
+    for spec in triggers:
+        console.print(Text("trigger ", style="bold").append(visible(spec.ref)).append(f"  ({spec.kind})"))
+        console.print(untrusted(f"  {spec.title}: {spec.description}"))
+        console.print(untrusted(f"  dedupe key: {spec.dedupe_key or '-'}"
+                                f"{'  connection: ' + spec.connection if spec.connection else ''}"))
+        console.print(untrusted("  sample: " + json.dumps(spec.sample, ensure_ascii=False, default=str)))
+    for spec in actions:
+        console.print(Text("action ", style="bold").append(visible(spec.ref)))
+        console.print(untrusted(f"  {spec.title}: {spec.description}"))
+        console.print(untrusted(f"  idempotent: {_idempotence(spec)}"
+                                f"{'  connection: ' + spec.connection if spec.connection else ''}"))
+        console.print(Text("  input:"))
+        _print_fields(registry, spec.input_model)
+        console.print(Text("  output:"))
+        _print_fields(registry, spec.output_model)
+
+
+def _idempotence(spec) -> str:
+    if spec.idempotent_when is not None:
+        doc = (spec.idempotent_when.__doc__ or "").strip().split("\n")[0]
+        return f"depends on the inputs ({doc})" if doc else "depends on the inputs"
+    return "yes (retried safely)" if spec.idempotent else "no (never re-sent after an ambiguous failure)"
+
+
+def _print_fields(registry, model) -> None:
+    for field_name, field in model.model_fields.items():
+        need = "required" if field.is_required() else "optional"
+        if not field.is_required() and isinstance(field.default, str | int | float | bool):
+            need += f", default {field.default!r}"
+        text = f"    {field_name}  {registry.type_label(field.annotation)}  {need}"
+        if field.description:
+            text += f"  — {field.description}"
+        console.print(untrusted(text))

@@ -1,0 +1,116 @@
+"""`passerelle zaps validate|test`: check zap definitions, and render a zap against an event calling nothing.
+
+`validate [PATH]` (a file or a folder, default `zaps/`) prints one line per zap: `ok  <file>  <id>` or each
+problem as `<file>: <step>.<field>: <what>`; exit code 1 on any problem. `test ZAP --event FILE | --sample`
+(ZAP: a file, or a zap id in `--folder`) renders every step's inputs, evaluates filters, paths and formats and
+prints the rendered steps as JSON; nothing is called (docs/zaps.md, "Validate").
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from passerelle.cli.safe_text import untrusted
+
+app = typer.Typer(help="Zap definitions (zaps/*.yaml): validate them, test one against an event.",
+                  no_args_is_help=True)
+console = Console(soft_wrap=True)
+DEFAULT_FOLDER = Path("zaps")
+
+
+@app.command("validate")
+def validate(path: Path = typer.Argument(DEFAULT_FOLDER, help="a zap file or a folder of them")) -> None:
+    """Check every zap: shape, step ids, templates, apps and actions, connections, required inputs."""
+    from passerelle.zaps.spec import ZapError, _display, load_zap, zap_files
+
+    if not path.exists():
+        raise typer.BadParameter(f"{path} does not exist; give a zap file or a folder of them", param_hint="PATH")
+    files = [path] if path.is_file() else zap_files(path)
+    if not files:
+        console.print(untrusted(f"no zap files (*.yaml) in {path}", style="yellow"))
+        return
+    failed, seen = 0, {}
+    for file in files:
+        try:
+            zap = load_zap(file)
+        except ZapError as exc:
+            failed += 1
+            for message in exc.messages:
+                console.print(untrusted(message, style="red"))
+            continue
+        if zap.id in seen:
+            failed += 1
+            console.print(untrusted(f"{_display(file)}: id: zap id {zap.id!r} is already used by {seen[zap.id]}",
+                                    style="red"))
+            continue
+        seen[zap.id] = _display(file)
+        console.print(untrusted(f"ok  {_display(file)}  {zap.id}", style="green"))
+    if failed:
+        console.print(untrusted(f"{failed} of {len(files)} zap file(s) have problems", style="red"))
+        raise typer.Exit(1)
+
+
+def _find(zap: str, folder: Path) -> Path:
+    candidate = Path(zap)
+    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
+        if not candidate.is_file():
+            raise typer.BadParameter(f"{zap} does not exist", param_hint="ZAP")
+        return candidate
+    from passerelle.zaps.spec import ZapError, load_zap, zap_files
+
+    for file in zap_files(folder):
+        try:
+            if load_zap(file).id == zap:
+                return file
+        except ZapError:
+            if file.stem == zap:
+                return file
+    raise typer.BadParameter(f"no zap with id {zap!r} in {folder}/; give its id or its file", param_hint="ZAP")
+
+
+def _event(event: Path | None, sample: bool, zap) -> dict:
+    if (event is None) == (not sample):
+        raise typer.BadParameter("give exactly one of --event FILE (a JSON event) or --sample", param_hint="--event")
+    if sample:
+        from passerelle.zaps.registry import get_trigger
+
+        return dict(get_trigger(f"{zap.trigger.app}.{zap.trigger.event}").sample)
+    try:
+        data = json.loads(event.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {event} ({exc.strerror})", param_hint="--event") from None
+    except ValueError as exc:
+        raise typer.BadParameter(f"{event} is not JSON ({exc})", param_hint="--event") from None
+    if not isinstance(data, dict):
+        raise typer.BadParameter(f"{event} must hold one JSON object (the trigger's payload)", param_hint="--event")
+    return data
+
+
+@app.command("test")
+def test(
+    zap: str = typer.Argument(..., help="a zap id (in --folder) or a zap file"),
+    event: Path = typer.Option(None, "--event", help="a JSON file: the trigger's payload"),
+    sample: bool = typer.Option(False, "--sample", help="use the trigger's documented sample payload"),
+    folder: Path = typer.Option(DEFAULT_FOLDER, "--folder", help="where zap ids are looked up"),
+) -> None:
+    """Render every step of ZAP against an event and print the result; calls nothing."""
+    from passerelle.zaps.preview import preview
+    from passerelle.zaps.spec import ZapError, load_zap
+
+    file = _find(zap, folder)
+    try:
+        definition = load_zap(file)
+    except ZapError as exc:
+        for message in exc.messages:
+            console.print(untrusted(message, style="red"))
+        raise typer.Exit(1) from None
+    result = preview(definition, _event(event, sample, definition))
+    console.print(untrusted(json.dumps(result, indent=2, ensure_ascii=False, default=str), keep_newlines=True))
+    style = {"ok": "green", "filtered": "yellow"}.get(result["status"], "red")
+    console.print(untrusted(f"{definition.id}: {result['status']} (nothing was called)", style=style))
+    if result["status"] == "failed":
+        raise typer.Exit(1)

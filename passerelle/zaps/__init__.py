@@ -1,0 +1,1 @@
+"""Zap engine: spec, templating, registry (apps, triggers, actions), polling dedupe, runner (docs/zaps.md)."""
