@@ -11,7 +11,7 @@ import os
 import typer
 from rich.console import Console
 
-from passerelle.cli import apps, connect, demo, deploy, errors, gateway, hooks, inbox, sandbox, stack, zaps
+from passerelle.cli import apps, connect, demo, deploy, errors, gateway, hooks, inbox, runs, sandbox, stack, zaps
 
 app = typer.Typer(help="Passerelle: integration pipelines on Prefect 3.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False, cls=errors.HandledGroup)
@@ -26,6 +26,7 @@ app.add_typer(hooks.app, name="hooks")
 app.add_typer(inbox.app, name="inbox")
 app.add_typer(apps.app, name="apps")
 app.add_typer(zaps.app, name="zaps")
+app.add_typer(runs.app, name="runs")
 app.command("demo")(demo.demo)
 app.command("deploy")(deploy.deploy)
 app.command("up")(stack.up)

@@ -114,3 +114,49 @@ def test(
     console.print(untrusted(f"{definition.id}: {result['status']} (nothing was called)", style=style))
     if result["status"] == "failed":
         raise typer.Exit(1)
+
+
+def _zap_for_toggle(zap: str, folder: Path):
+    from passerelle.zaps.spec import ZapError, load_zap
+
+    try:
+        return load_zap(_find(zap, folder))
+    except ZapError as exc:
+        for message in exc.messages:
+            console.print(untrusted(message, style="red"))
+        raise typer.Exit(1) from None
+
+
+@app.command("enable")
+def enable(
+    zap: str = typer.Argument(..., help="a zap id (in --folder) or a zap file"),
+    folder: Path = typer.Option(DEFAULT_FOLDER, "--folder", help="where zap ids are looked up"),
+) -> None:
+    """Switch ZAP on (in the store; its file is not changed). The calls held while it was off run next."""
+    from passerelle.zaps.runner import hook_of, not_run_reason
+    from passerelle.zaps.runs import set_enabled
+
+    definition = _zap_for_toggle(zap, folder)
+    reason = not_run_reason(definition)
+    if reason:
+        console.print(untrusted(f"{definition.id}: {reason}", style="yellow"))
+    back = set_enabled(definition.id, True)
+    console.print(untrusted(f"{definition.id}: enabled", style="green"))
+    if back:
+        console.print(untrusted(f"{back} call(s) held while it was off are back in the inbox of hook "
+                                f"{hook_of(definition)}: the next run of the `zaps` deployment for that hook runs "
+                                "them"))
+
+
+@app.command("disable")
+def disable(
+    zap: str = typer.Argument(..., help="a zap id (in --folder) or a zap file"),
+    folder: Path = typer.Option(DEFAULT_FOLDER, "--folder", help="where zap ids are looked up"),
+) -> None:
+    """Switch ZAP off (in the store). Calls to its hook are kept, not run, and run when it is enabled again."""
+    from passerelle.zaps.runs import set_enabled
+
+    definition = _zap_for_toggle(zap, folder)
+    set_enabled(definition.id, False)
+    console.print(untrusted(f"{definition.id}: disabled; calls to its hook are kept and run once it is enabled "
+                            "again", style="yellow"))

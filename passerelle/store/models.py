@@ -144,3 +144,57 @@ class HookLink(SQLModel, table=True):
     link: str = Field(primary_key=True, description="link name, e.g. default (also the Blocks' name)")
     token_sha256: str = Field(description="hex SHA-256 of the URL token; the token itself is never stored")
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# Statuses of a zap run (passerelle/zaps/runs.py, docs/zaps.md "Running zaps").
+ZAP_RUN_STATUSES = ("running", "ok", "filtered", "failed", "delayed", "unknown", "held")
+
+
+class ZapRun(SQLModel, table=True):
+    """One run of one zap for one inbox event (passerelle/zaps/runs.py): at most one per zap and event."""
+
+    __tablename__ = "zap_run"
+    __table_args__ = (UniqueConstraint("zap_id", "inbox_id", name="uq_zap_run_event"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    zap_id: str = Field(index=True)
+    inbox_id: int = Field(index=True, description="the inbox event that triggered it")
+    source: str = Field(description="the inbox source, e.g. catch")
+    link: str = Field(description="the hook (inbox link) the event came in by")
+    status: str = Field(default="running", description="running, ok, filtered, failed, delayed, unknown or held")
+    started_at: datetime = Field(default_factory=utcnow)
+    ended_at: datetime | None = None
+    resume_at: datetime | None = Field(default=None, description="a delayed run: when it is due to go on")
+    attempts: int = 0
+    retriable: bool = Field(default=False, description="failed on an error that may pass: run again when its "
+                                                        "event is drained again")
+    error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class ZapStepRun(SQLModel, table=True):
+    """One step of a zap run as it last ran: rendered input (secrets masked), output, error, duration."""
+
+    __tablename__ = "zap_step_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(index=True)
+    position: int = Field(description="order of execution within the run")
+    step_id: str
+    path: str = Field(description="where the step is in the zap, e.g. steps[1].branches[0].steps[0]")
+    type: str
+    status: str = Field(description="ok, reused (output from the effect ledger), filtered, failed, delayed, "
+                                    "unknown")
+    input: Any = Field(default=None, sa_column=Column(JSON))
+    output: Any = Field(default=None, sa_column=Column(JSON))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    duration_ms: float = 0.0
+
+
+class ZapState(SQLModel, table=True):
+    """A zap switched on or off with `passerelle zaps enable|disable` (overrides its YAML `enabled`)."""
+
+    __tablename__ = "zap_state"
+
+    zap_id: str = Field(primary_key=True)
+    enabled: bool
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,236 @@
+"""The zap runner: the generic drain's handler for catch-hook events (docs/zaps.md, "Running zaps").
+
+For each inbox event of a hook, the zaps whose trigger is ``catch.hook`` on that hook (``trigger.options.hook``,
+by default the zap's id) run, each at most once per event (table ``zap_run``):
+
+- an **enabled** zap runs its steps (passerelle/zaps/execute.py): ``ok``, ``filtered``, ``failed``, ``delayed``
+  or ``unknown``; every step is recorded in the store, never in Prefect (a Prefect task run per event costs
+  4–7 ms: the flow wraps each *batch* in one task);
+- a **disabled** zap's run is ``held``: the event is kept and runs when the zap is enabled again
+  (runs.set_enabled puts it back in the inbox);
+- a run already settled is not run again; one left ``running`` by a drain that died runs again, its actions
+  going through the effect ledger (done → output reused; sent but not recorded → ``unknown``).
+
+An event is done in the inbox once each of its zaps' runs is settled, except a run that failed on an error that
+may pass (connection, 429, 5xx): the event fails and the drain tries it again with backoff; the run goes on
+from the step that failed (the steps before reuse their recorded outputs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from passerelle.engine import APPLIED, SKIPPED, BatchOutcome, DrainReport, event_key
+from passerelle.store.engine import off_loop
+from passerelle.store.inbox import InboxEvent
+from passerelle.zaps import runs
+from passerelle.zaps.execute import Outcome, ZapRun
+from passerelle.zaps.spec import Zap, ZapError, load_zap, zap_files
+
+SOURCE = "catch"
+FOLDER_ENV = "PASSERELLE_ZAPS_FOLDER"
+CONCURRENCY = 16  # zap runs of one batch under way at once
+NO_ZAP = "no enabled or disabled zap listens on this hook"
+STATUSES = ("ok", "filtered", "failed", "delayed", "unknown", "held")
+logger = logging.getLogger("passerelle.zaps.runner")
+
+
+def hook_of(zap: Zap) -> str | None:
+    """The catch hook (inbox link) a zap listens on: ``trigger.options.hook``, else the zap's id; None when its
+    trigger is not a catch hook."""
+    if (zap.trigger.app, zap.trigger.event) != ("catch", "hook"):
+        return None
+    return str(zap.trigger.options.get("hook") or zap.id)
+
+
+def not_run_reason(zap: Zap) -> str | None:
+    """Why the drain does not run this zap's trigger (None: it does)."""
+    if hook_of(zap) is not None:
+        return None
+    return (f"trigger {zap.trigger.app}.{zap.trigger.event} is not run by the zap drain yet (only catch.hook "
+            "is); the zap is checked but nothing starts it")
+
+
+def load_folder(folder: Path | str | None = None) -> tuple[list[Zap], list[str]]:
+    """The zaps of a folder (default ``$PASSERELLE_ZAPS_FOLDER`` or ``zaps/``), and the problems of the files
+    that do not load: one broken file does not stop the others."""
+    zaps, problems, seen = [], [], set()
+    for path in zap_files(folder or os.environ.get(FOLDER_ENV, "zaps")):
+        try:
+            zap = load_zap(path)
+        except ZapError as exc:
+            problems.extend(exc.messages)
+            continue
+        if zap.id in seen:
+            problems.append(f"{path}: id: zap id {zap.id!r} is used twice; this file is not run")
+            continue
+        seen.add(zap.id)
+        zaps.append(zap)
+    return zaps, problems
+
+
+@dataclass
+class _Work:
+    row: InboxEvent
+    zap: Zap
+    run_id: int | None = None
+    status: str | None = None  # the recorded run's status, None when new
+
+
+@dataclass
+class Planned:
+    rows: list[InboxEvent]
+    works: list[_Work]
+    enabled: dict[str, bool]
+    prior: dict[str, str | None] = field(default_factory=dict)
+
+
+class ZapHandler:
+    """The :class:`passerelle.engine.BatchHandler` of catch-hook zaps, for one hook (the drain's link).
+
+    Args:
+        zaps: The zaps (default: :func:`load_folder`, read by :meth:`open`).
+        connect: Loads an action's connection (app, name) → credentials Block; default
+            ``connectors.registry.load_connection``.
+        store_url: Store URL; default the configured store.
+    """
+
+    source = SOURCE
+    skip_meaning = NO_ZAP
+
+    def __init__(self, zaps: list[Zap] | None = None, *, connect: Any = None, store_url: str | None = None,
+                 folder: Path | str | None = None) -> None:
+        self.all_zaps, self.folder, self.store_url = zaps, folder, store_url
+        self.connect = connect
+        self.zaps: list[Zap] = []
+        self.problems: list[str] = []
+        self.tally: dict[str, Counter[str]] = {}
+        self.action_calls = 0
+
+    @contextlib.asynccontextmanager
+    async def open(self, link: str) -> AsyncIterator[ZapHandler]:
+        if self.all_zaps is None:
+            self.all_zaps, self.problems = await asyncio.to_thread(load_folder, self.folder)
+        self.zaps = [z for z in self.all_zaps if hook_of(z) == link]
+        if self.connect is None:
+            from connectors.registry import load_connection
+
+            self.connect = load_connection
+        yield self
+
+    def _enabled(self) -> dict[str, bool]:
+        flags = runs.zap_flags(url=self.store_url)
+        return {z.id: flags.get(z.id, z.enabled) for z in self.zaps}
+
+    def _plan(self, rows: list[InboxEvent]) -> Planned:
+        enabled = self._enabled()
+        known = runs.existing_runs([z.id for z in self.zaps], [r.id for r in rows], url=self.store_url)
+        works = []
+        for row in rows:
+            for zap in self.zaps:
+                run_id, status = known.get((zap.id, row.id), (None, None))
+                works.append(_Work(row, zap, run_id, status))
+        again = [runs.ledger_prefix(w.row.id, w.zap.id) for w in works if w.status in ("running", "retry")]
+        prior = runs.ledger_entries(again, url=self.store_url) if again else {}
+        return Planned(rows, works, enabled, prior)
+
+    async def plan(self, rows: list[InboxEvent]) -> Planned:
+        return await off_loop(self.store_url, self._plan, rows)
+
+    async def write(self, planned: Planned) -> BatchOutcome:
+        outcome = BatchOutcome()
+        todo, held, new, again = [], [], [], []
+        for work in planned.works:
+            if work.status in runs.FINAL:
+                continue  # settled by an earlier drain
+            on = planned.enabled[work.zap.id]
+            if not on and work.status == "held":
+                continue  # still held
+            entry = {"zap_id": work.zap.id, "inbox_id": work.row.id, "source": work.row.source,
+                     "link": work.row.link, "status": "running" if on else "held"}
+            (again if work.run_id is not None else new).append(work.run_id if work.run_id is not None else entry)
+            (todo if on else held).append(work)
+        created = await off_loop(self.store_url, runs.open_runs, new, again, url=self.store_url)
+        for work in todo + held:
+            work.run_id = work.run_id or created[(work.zap.id, work.row.id)]
+        gate = asyncio.Semaphore(CONCURRENCY)
+        results = dict(zip([(w.zap.id, w.row.id) for w in todo],
+                           await asyncio.gather(*(self._run(work, planned.prior, gate) for work in todo)), strict=True))
+        for work in held:
+            self._count(work.zap.id, "held")
+            results[(work.zap.id, work.row.id)] = Outcome("held")
+        records = []
+        for work in todo + held:
+            result = results[(work.zap.id, work.row.id)]
+            records.append(runs.RunRecord(work.run_id, result.status, result.error, result.resume_at, result.steps,
+                                          result.retriable))
+        await off_loop(self.store_url, runs.finish_runs, records, url=self.store_url)
+        self._settle(planned, results, outcome)
+        return outcome
+
+    async def _run(self, work: _Work, prior: dict[str, str | None], gate: asyncio.Semaphore) -> Outcome:
+        prefix = runs.ledger_prefix(work.row.id, work.zap.id)
+        mine = {k: v for k, v in prior.items() if k.startswith(prefix)}
+        async with gate:
+            run = ZapRun(work.zap, work.row.id, work.row.payload, work.row.received_at, prior=mine,
+                         connect=self.connect, store_url=self.store_url)
+            try:
+                result = await run.run()
+            finally:
+                self.action_calls += run.calls
+        self._count(work.zap.id, result.status)
+        return result
+
+    def _count(self, zap_id: str, status: str) -> None:
+        self.tally.setdefault(zap_id, Counter())[status] += 1
+
+    def _settle(self, planned: Planned, results: dict[tuple[str, int], Outcome], outcome: BatchOutcome) -> None:
+        for row in planned.rows:
+            mine = {z.id: results[(z.id, row.id)] for z in self.zaps if (z.id, row.id) in results}
+            retry = {z: o for z, o in mine.items() if o.status == "failed" and o.retriable}
+            if retry:
+                zap_id, first = next(iter(retry.items()))
+                outcome.failed[row.id] = f"zap {zap_id}: {first.error}"[:1000]
+                continue
+            outcome.done.append(row.id)
+            if not self.zaps:
+                outcome.skipped[NO_ZAP] += 1
+                outcome.effects[event_key(row.id, SKIPPED)] = json.dumps({"reason": NO_ZAP})
+                continue
+            detail = {z: o.status for z, o in mine.items()}
+            if not mine:
+                outcome.already_applied += 1
+                continue
+            outcome.applied += 1
+            for status in detail.values():
+                outcome.counts[f"zap_runs_{status}"] += 1
+            outcome.effects[event_key(row.id, APPLIED)] = json.dumps({"runs": detail})
+
+    def calls(self) -> dict[str, int]:
+        return {"zap_actions": self.action_calls}
+
+    def describe(self, detail: dict[str, Any]) -> str:
+        return ", ".join(f"{zap}: {status}" for zap, status in sorted(detail.get("runs", {}).items()))
+
+    def notes(self, report: DrainReport) -> list[str]:
+        notes = []
+        for zap_id, counts in sorted(self.tally.items()):
+            notes.append(f"Zap {zap_id}: " + ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s]) + ".")
+        held = sum(c["held"] for c in self.tally.values())
+        if held:
+            notes.append(f"{held} events are held for disabled zaps; `passerelle zaps enable ZAP` runs them.")
+        notes += [f"Not loaded: {p}" for p in self.problems[:5]]
+        return notes
+
+    def summary_rows(self) -> list[dict[str, Any]]:
+        """Runs per zap and status, one row per zap (the drain's artifact)."""
+        return [{"zap": zap_id, **{s: counts[s] for s in STATUSES}} for zap_id, counts in sorted(self.tally.items())]
