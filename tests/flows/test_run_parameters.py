@@ -25,6 +25,32 @@ from passerelle.cli.deploy import make_parameters_strict, prefect_yaml_flows
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
+# The parameter naming what a run works on, and a value it accepts: the Amilia flows' link (a Block name), the
+# iAdvize flows' site (an iAdvize id), the zaps' hook (a link name too).
+KEYS = {"link": "default", "site": "4242"}
+# The command a run names when its link or site has no credentials (flows that read none are not listed).
+CONNECT = {"amilia": "`passerelle connect amilia --name {value}`",
+           "iadvize": "`passerelle connect iadvize-zendesk --site {value}`"}
+REQUIRED = {"since": "2026-01-01T00:00:00Z"}  # other required parameters, with a value they accept
+
+
+def key_of(flow: Flow) -> str:
+    return next(k for k in KEYS if k in properties(flow))
+
+
+def base(flow: Flow) -> dict:
+    """Parameters a run of this flow is created with: its key and its other required parameters."""
+    required = flow.parameters.model_dump().get("required", [])
+    return {key_of(flow): KEYS[key_of(flow)], **{n: REQUIRED[n] for n in required if n in REQUIRED}}
+
+
+def needs_credentials(spec: dict) -> str | None:
+    """The app whose connect command a run without credentials names: amilia, iadvize, or None."""
+    if spec["entrypoint"].startswith("flows/amilia_"):
+        return "amilia"
+    if spec["entrypoint"].startswith("flows/conversation_archive.py"):
+        return "iadvize"
+    return None
 
 
 def flow_of(spec: dict) -> Flow:
@@ -63,62 +89,72 @@ async def refusal(deployment_id: str, parameters: dict) -> str:
 
 def test_the_flows_with_a_date_parameter_are_known():
     assert {spec["name"]: day_parameters(flow_of(spec)) for spec in SPECS} == {
-        "amilia-initial-sync": ["as_of"], "amilia-webhooks": [], "amilia-reconcile": ["as_of"]}
+        "amilia-initial-sync": ["as_of"], "amilia-webhooks": [], "amilia-reconcile": ["as_of"],
+        "iadvize-archive": [], "iadvize-backfill": [], "iadvize-escalation-report": ["start", "end"], "zaps": []}
 
 
 @pytest.mark.parametrize("spec", [s for s in SPECS if day_parameters(flow_of(s))], ids=lambda s: s["name"])
 async def test_an_impossible_date_is_refused_at_creation(spec):
-    _, deployment_id = await deploy(spec)  # the schema exactly as `prefect deploy` writes it
-    for name in day_parameters(flow_of(spec)):
-        detail = await refusal(deployment_id, {name: "2026-13-45"})
+    flow, deployment_id = await deploy(spec)  # the schema exactly as `prefect deploy` writes it
+    given = base(flow)
+    for name in day_parameters(flow):
+        detail = await refusal(deployment_id, {**given, name: "2026-13-45"})
         assert f"field '{name}'" in detail and "2026-13-45" in detail, detail
-        assert "does not match" in await refusal(deployment_id, {name: "23/11/2026"})
+        assert "does not match" in await refusal(deployment_id, {**given, name: "23/11/2026"})
         async with get_client() as client:  # a real day goes through
-            run = await client.create_flow_run_from_deployment(deployment_id, parameters={name: "2026-11-23"})
+            run = await client.create_flow_run_from_deployment(deployment_id,
+                                                               parameters={**given, name: "2026-11-23"})
         assert run.parameters[name] == "2026-11-23"
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s["name"])
 async def test_a_link_that_cannot_name_credentials_or_a_number_out_of_range_is_refused(spec):
-    _, deployment_id = await deploy(spec)
-    assert "field 'link'" in await refusal(deployment_id, {"link": "Mon Club"})
-    number = next(n for n, p in properties(flow_of(spec)).items() if "minimum" in p or "exclusiveMinimum" in p)
-    assert f"field '{number}'" in await refusal(deployment_id, {number: -1})
+    flow, deployment_id = await deploy(spec)
+    key = key_of(flow)
+    assert f"field '{key}'" in await refusal(deployment_id, {**base(flow), key: "Mon Club"})
+    number = next((n for n, p in properties(flow).items() if "minimum" in p or "exclusiveMinimum" in p), None)
+    if number is not None:
+        assert f"field '{number}'" in await refusal(deployment_id, {**base(flow), number: -1})
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s["name"])
 async def test_a_misspelt_parameter_is_refused_once_the_deployment_is_strict(spec):
     flow = flow_of(spec)
-    misspelt = next(n.replace("_", "") for n in properties(flow) if "_" in n)  # dry_run → dryrun
+    key = key_of(flow)
+    misspelt = next((n.replace("_", "") for n in properties(flow) if "_" in n), f"{key}s")  # dry_run → dryrun
     _, lenient_id = await deploy(spec)
     async with get_client() as client:
         # What `prefect deploy` alone gives: accepted, then the worker cannot even start the flow.
-        run = await client.create_flow_run_from_deployment(lenient_id, parameters={misspelt: True})
+        run = await client.create_flow_run_from_deployment(lenient_id, parameters={**base(flow), misspelt: True})
         with pytest.raises(SignatureMismatchError, match=misspelt):
             run_flow(flow, flow_run=run)
         assert (await client.read_flow_run(run.id)).state.is_scheduled()  # the worker would report it Crashed
 
     _, strict_id = await deploy(spec, strict=True)
-    detail = await refusal(strict_id, {misspelt: True})
+    detail = await refusal(strict_id, {**base(flow), misspelt: True})
     assert repr(misspelt) in detail and "unexpected" in detail, detail
     async with get_client() as client:  # the deployment's defaults and a well-spelt run still go through
-        run = await client.create_flow_run_from_deployment(strict_id, parameters={"link": "default"})
-        assert run.parameters["link"] == "default"
+        run = await client.create_flow_run_from_deployment(strict_id, parameters=base(flow))
+        assert run.parameters[key] == KEYS[key]
         assert (await client.read_deployment(strict_id)).parameters == spec.get("parameters", {})
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s["name"])
+@pytest.mark.parametrize("spec", [s for s in SPECS if needs_credentials(s)], ids=lambda s: s["name"])
 async def test_a_link_without_credentials_fails_at_once_naming_the_fix(spec):
     """What the schema cannot judge fails first thing in the run, one line naming the field's value and the fix
-    (tasks/amilia_cyberimpact/links.py), before any vendor call: here, as the worker runs a REST-created run."""
+    (tasks/amilia_cyberimpact/links.py, tasks/iadvize_zendesk/install.py), before any vendor call: here, as the
+    worker runs a REST-created run."""
     flow, deployment_id = await deploy(spec, strict=True)
+    key = key_of(flow)
+    value = "nobody-here" if key == "link" else "999999"
+    parameters = {**base(flow), key: value}
     async with get_client() as client:
-        run = await client.create_flow_run_from_deployment(deployment_id, parameters={"link": "nobody-here"})
+        run = await client.create_flow_run_from_deployment(deployment_id, parameters=parameters)
         state = await run_flow(flow, flow_run=run, return_type="state")
         run = await client.read_flow_run(run.id)
-    assert state.is_failed() and "\n" not in state.message
-    assert "'nobody-here'" in state.message and "`passerelle connect amilia --name nobody-here`" in state.message
-    assert run.name.startswith(f"{flow.name}/nobody-here")
+    assert state.is_failed() and "\n" not in state.message, state.message
+    assert value in state.message and CONNECT[needs_credentials(spec)].format(value=value) in state.message, \
+        state.message
 
 
 async def test_passerelle_deploy_makes_every_deployment_of_prefect_yaml_strict():
