@@ -10,7 +10,8 @@ site's inbox is empty. Events go **straight into the inbox** with ``store_delive
 once a signature is verified; the gateway has its own benches), all at once before the drain starts.
 
 1. free: ``--conversations`` closed conversations (a third with a visitor e-mail a Zendesk user has, 10 %
-   escalated too), rate limit off: conversations per second, first event received → last event done.
+   escalated too), rate limit off: conversations per second, first event received → last event done
+   (``first_call_s``: first event received → first vendor call answered, the flow's start-up).
 2. limited: ``--limited`` others with Zendesk's account limit on (``--per-minute``, 700 = Suite Enterprise, over
    ``--window`` seconds, 60 = Zendesk's minute): 2xx Zendesk calls per minute ÷ the limit, over whole windows.
 3. faults: ``--faulty`` others with Zendesk answering random 429s (``--rate-429``), 5 % timeouts (504 after
@@ -31,6 +32,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -150,12 +152,14 @@ async def phase(sandbox: SandboxProcess, conversations: data.ConversationSet, ar
     wall = time.perf_counter() - started
     after = cpu(sandbox)
     zendesk, records = calls(sandbox, "zendesk")
-    iadvize, _ = calls(sandbox, "iadvize")
+    iadvize, iadvize_records = calls(sandbox, "iadvize")
     http.put("/_sandbox/faults", json={"zendesk": {}}).raise_for_status()
     http.put("/_sandbox/zendesk/rate-limit", json={"per_minute": None}).raise_for_status()
     rows = inbox_rows({d.event_id for d in conversations.deliveries})
     done = [r for r in rows if r.done_at]
     span = (max(r.done_at for r in done) - min(r.received_at for r in rows)).total_seconds() if done else wall
+    first_call = min((r["at"] for r in records + iadvize_records), default=None)
+    received = min(r.received_at for r in rows).replace(tzinfo=UTC).timestamp() if rows else None
     tickets = http.get("/_sandbox/zendesk/state").json()["tickets"]
     check = data.check_tickets(tickets, conversations)
     summed = Counter()
@@ -164,6 +168,7 @@ async def phase(sandbox: SandboxProcess, conversations: data.ConversationSet, ar
     fig = {"conversations": len(conversations.ids), "events": len(rows), "done": len(done),
            "dead": sum(r.status == "dead" for r in rows), "attempts": sum(r.attempts for r in rows),
            "flow_runs": len(runs), "store_s": round(stored - started, 2), "span_s": round(span, 2),
+           "first_call_s": round(first_call - received, 2) if first_call and received else None,
            "wall_s": round(wall, 2), "conversations_per_s": round(len(conversations.ids) / span, 1),
            "tickets": check, "tickets_total": len(tickets),
            "runs": {k: summed[k] for k in ("applied", "failed", "dead", "batches", "claimed") if k in summed},

@@ -16,9 +16,21 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from graphql import GraphQLError, GraphQLSchema, ValueNode, build_schema, graphql_sync
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    GraphQLSchema,
+    ValueNode,
+    build_schema,
+    execute_sync,
+    parse,
+    validate,
+    validate_schema,
+)
 from graphql.language import StringValueNode
 
 SDL = '''
@@ -170,14 +182,37 @@ def execute(schema: GraphQLSchema, body: Any) -> dict[str, Any]:
     if variables is not None and not isinstance(variables, dict):
         return {"errors": [{"message": "\"variables\" must be a JSON object",
                             "extensions": {"code": "BAD_USER_INPUT"}}]}
-    result = graphql_sync(schema, body["query"], variable_values=variables,
-                          operation_name=body.get("operationName"))
+    result = _run(schema, body["query"], variables, body.get("operationName"))
     answer: dict[str, Any] = {}
     if result.errors:
         answer["errors"] = [_formatted(e, result.data is None) for e in result.errors]
     if result.data is not None or not result.errors:
         answer["data"] = result.data
     return answer
+
+
+@lru_cache(maxsize=256)
+def _prepared(schema: GraphQLSchema, query: str) -> tuple[DocumentNode | None, tuple[GraphQLError, ...]]:
+    """The query parsed and validated against the schema, once per query text (a client sends the same few
+    queries again and again; parsing and validating cost more than executing): the document, or the syntax or
+    validation errors."""
+    try:
+        document = parse(query)
+    except GraphQLError as error:
+        return None, (error,)
+    return document, tuple(validate(schema, document))
+
+
+def _run(schema: GraphQLSchema, query: str, variables: dict[str, Any] | None,
+         operation_name: str | None) -> ExecutionResult:
+    """What ``graphql_sync`` does (schema check, parse, validate, execute), with parse and validate cached."""
+    schema_errors = validate_schema(schema)  # graphql-core keeps the result on the schema
+    if schema_errors:
+        return ExecutionResult(data=None, errors=list(schema_errors))
+    document, errors = _prepared(schema, query)
+    if document is None or errors:
+        return ExecutionResult(data=None, errors=list(errors))
+    return execute_sync(schema, document, variable_values=variables, operation_name=operation_name)
 
 
 def _formatted(error: GraphQLError, before_execution: bool) -> dict[str, Any]:

@@ -8,9 +8,13 @@ ticket or a second note:
   ticket created by a run that stopped before recording it is found and adopted), and only then the create;
 - **a note or the escalation of an archive** (``PUT /api/v2/tickets/{id}`` with a private comment, not
   idempotent): the effect-ledger key ``iadvize-<site>:<conversation>:<tag>``, then the ticket's tags (the
-  update adds the tag in the same call as the comment), and only then the update.
+  update adds the tag in the same call as the comment), and only then the update. A ticket this event has just
+  created is not read again: its tags are in the create's answer, and a ticket that new has no note.
 
-A lost answer (``OutcomeUnknown``) fails the event; its next attempt finds the ticket or the tag.
+A lost answer (``OutcomeUnknown``) fails the event; its next attempt finds the ticket or the tag. The ticket's
+record and its ledger key are written in one transaction as soon as Zendesk answers the create; the notes' keys
+and the events' final entries are written together once the batch is written (:attr:`TicketWriter.ledger`),
+before the drain marks the events done: a crash before then leaves the tags to stop a second note.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ from typing import Any
 
 from connectors.zendesk.client import ZendeskClient
 from passerelle.engine import APPLIED, SKIPPED, event_key
-from passerelle.store.conversation_tickets import ARCHIVE, ESCALATION, TicketRecord, record_ticket, ticket_for
-from passerelle.store.effects import done_keys, record_effects
+from passerelle.store.conversation_tickets import ARCHIVE, ESCALATION, TicketRecord
+from passerelle.store.effects import done_keys
 from passerelle.store.engine import off_loop
 from tasks.iadvize_zendesk import tickets as t
 from tasks.iadvize_zendesk.events import CLOSED, ArchiveEvent, Work
+from tasks.iadvize_zendesk.records import record_ticket_with_effects
 from tasks.iadvize_zendesk.site import ArchiveSettings
 
 ESCALATED = "escalated: the escalation's ticket is the conversation's one ticket"
@@ -53,17 +58,22 @@ class TicketWriter:
     forms: t.FormFields | None
     store_url: str | None = None
     counts: Counter[str] = field(default_factory=Counter)
+    # Ledger keys not recorded yet (notes added, events' final entries): recorded in one transaction by the
+    # handler once the batch is written (or stops). Until then the Zendesk tags guard a rerun's notes.
+    ledger: dict[str, str] = field(default_factory=dict)
 
     # -- lookups ------------------------------------------------------------------------------------------
     def _key(self, conversation_id: str, step: str) -> str:
         return f"iadvize-{self.settings.site}:{conversation_id}:{step}"
 
     async def existing(self, work: Work) -> TicketRecord | None:
-        """The conversation's ticket: the store's record, else a ticket with its external_id (adopted)."""
-        record = await off_loop(self.store_url, ticket_for, self.settings.site, work.conversation_id,
-                                url=self.store_url)
-        if record is not None:
-            return record
+        """The conversation's ticket: the store's record, else a ticket with its external_id (adopted).
+
+        The store's record is the one the plan read for the whole batch (``work.record``), kept up to date by
+        :meth:`_record`: a conversation's events are claimed by one drain at a time, in order, so nothing else
+        writes it meanwhile (and the external_id lookup below still comes before any create)."""
+        if work.record is not None:
+            return work.record
         found = await self.zendesk.tickets_by_external_id(t.external_id(work.conversation_id))
         if not found:
             return None
@@ -74,6 +84,8 @@ class TicketWriter:
 
     async def _record(self, work: Work, kind: str, ticket: dict[str, Any], *, requester_found: bool | None,
                       agent: dict[str, Any] | None = None) -> TicketRecord:
+        """Record the conversation's ticket and its ledger key ``iadvize-<site>:<conversation>:ticket``, in one
+        transaction, as soon as Zendesk answered."""
         operator = work.conversation.operator if work.conversation else None
         agent_id = int(agent["id"]) if agent else (operator.id if operator else None)
         name = t.agent_name(agent) if agent else t.agent_name(operator)
@@ -82,12 +94,11 @@ class TicketWriter:
         record = TicketRecord(site=self.settings.site, conversation_id=work.conversation_id, kind=kind,
                               ticket_id=int(ticket["id"]), agent_id=agent_id, agent_name=name,
                               requester_found=requester_found, form_id=ticket.get("ticket_form_id"))
-        stored = await off_loop(self.store_url, record_ticket, record, url=self.store_url)
-        await off_loop(self.store_url, record_effects,
-                       {self._key(work.conversation_id, "ticket"): json.dumps({"ticket_id": record.ticket_id,
-                                                                               "kind": kind})},
-                       url=self.store_url)
-        return stored
+        key = self._key(work.conversation_id, "ticket")
+        work.record = await off_loop(self.store_url, record_ticket_with_effects, record,
+                                     {key: json.dumps({"ticket_id": record.ticket_id, "kind": kind})},
+                                     url=self.store_url)
+        return work.record
 
     # -- writes -------------------------------------------------------------------------------------------
     def _fields(self, work: Work, form_id: int | None, agent: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -98,8 +109,9 @@ class TicketWriter:
         country = self.settings.site_country or conversation.project_country
         return self.forms.values(form_id, name, country, conversation.campaign)
 
-    async def create(self, work: Work, kind: str, event: ArchiveEvent) -> TicketRecord:
-        """Create the conversation's ticket (the caller has looked for an existing one)."""
+    async def create(self, work: Work, kind: str, event: ArchiveEvent) -> tuple[TicketRecord, list[str]]:
+        """Create the conversation's ticket (the caller has looked for an existing one); its record and the tags
+        Zendesk answered it with."""
         if work.conversation is None:
             raise RuntimeError(f"conversation {work.conversation_id} was not read before its ticket")
         if kind == ARCHIVE:
@@ -115,27 +127,35 @@ class TicketWriter:
         ticket = await self.zendesk.create_ticket(body)
         self.counts["tickets_created"] += 1
         self.counts["requesters_found"] += work.requester_id is not None
-        return await self._record(work, kind, ticket, requester_found=work.requester_id is not None, agent=agent)
+        record = await self._record(work, kind, ticket, requester_found=work.requester_id is not None, agent=agent)
+        return record, list(ticket.get("tags") or [])
 
     async def note(self, work: Work, record: TicketRecord, text: str, tag: str, *,
-                   changes: dict[str, Any] | None = None, add: tuple[str, ...] = (), drop: tuple[str, ...] = ()
-                   ) -> bool:
-        """Add a private note (and `changes`) once, marked by `tag`. Returns False when it was already there."""
+                   changes: dict[str, Any] | None = None, add: tuple[str, ...] = (), drop: tuple[str, ...] = (),
+                   created_tags: list[str] | None = None) -> bool:
+        """Add a private note (and `changes`) once, marked by `tag`. Returns False when it was already there.
+
+        `created_tags`: the ticket was created a moment ago by this event and these are the tags Zendesk
+        answered the create with; a ticket that new has no note yet, so neither the ledger nor Zendesk is
+        asked again. The note's ledger key goes to :attr:`ledger`, recorded with the event's final entry."""
         key = self._key(work.conversation_id, tag)
-        if await off_loop(self.store_url, done_keys, [key], url=self.store_url):
-            return False
-        ticket = await self.zendesk.get_ticket(record.ticket_id)
-        if ticket is None:
-            raise TicketGone(f"Zendesk ticket {record.ticket_id} of conversation {work.conversation_id} no longer "
-                             f"exists; delete its row from conversation_ticket to have a new one made")
-        tags = list(ticket.get("tags") or [])
+        if created_tags is not None:
+            tags = created_tags
+        else:
+            if key in self.ledger or await off_loop(self.store_url, done_keys, [key], url=self.store_url):
+                return False
+            ticket = await self.zendesk.get_ticket(record.ticket_id)
+            if ticket is None:
+                raise TicketGone(f"Zendesk ticket {record.ticket_id} of conversation {work.conversation_id} no "
+                                 f"longer exists; delete its row from conversation_ticket to have a new one made")
+            tags = list(ticket.get("tags") or [])
         if tag not in tags:
             kept = [x for x in tags if x not in drop]
             update = {**(changes or {}), "comment": {"body": text, "public": False},
                       "tags": kept + [x for x in (*add, tag) if x not in kept]}
             await self.zendesk.update_ticket(record.ticket_id, update)
             self.counts["notes_added"] += 1
-        await off_loop(self.store_url, record_effects, {key: str(record.ticket_id)}, url=self.store_url)
+        self.ledger[key] = str(record.ticket_id)
         return tag not in tags
 
     def _url(self, work: Work) -> str:
@@ -158,9 +178,11 @@ class TicketWriter:
         if record is not None and record.kind == ESCALATION:
             return Result(SKIPPED, {"reason": ESCALATED, "ticket_id": record.ticket_id})
         created = record is None
+        tags = None
         if record is None:
-            record = await self.create(work, ARCHIVE, event)
-        noted = await self.note(work, record, t.archive_note(self._url(work), work.conversation_id), t.NOTE_TAG)
+            record, tags = await self.create(work, ARCHIVE, event)
+        noted = await self.note(work, record, t.archive_note(self._url(work), work.conversation_id), t.NOTE_TAG,
+                                created_tags=tags)
         if not (created or noted):
             return Result(SKIPPED, {"reason": "already archived", "ticket_id": record.ticket_id})
         return Result(APPLIED, {"kind": ARCHIVE, "ticket_id": record.ticket_id, "created": created,
@@ -172,8 +194,8 @@ class TicketWriter:
         record = await self.existing(work)
         note = self._escalation_note(work, event)
         if record is None:
-            record = await self.create(work, ESCALATION, event)
-            await self.note(work, record, note, t.ESCALATION_NOTE_TAG)
+            record, tags = await self.create(work, ESCALATION, event)
+            await self.note(work, record, note, t.ESCALATION_NOTE_TAG, created_tags=tags)
             action = "created"
         elif record.kind == ARCHIVE:
             form_id = self.settings.escalation_form_id

@@ -155,11 +155,22 @@ async def plan_batch(settings: ArchiveSettings, iadvize: IadvizeClient, zendesk:
     to_read = [w for w in planned.works if w.needs_reading(settings)]
     if to_read:
         planned.forms = await read_forms(zendesk)
-        await bounded(to_read, lambda w: _read(w, iadvize, zendesk))
+        users: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
+        await bounded(to_read, lambda w: _read(w, iadvize, zendesk, users))
     return planned
 
 
-async def _read(work: Work, iadvize: IadvizeClient, zendesk: ZendeskClient) -> None:
+async def _user(zendesk: ZendeskClient, email: str, users: dict[str, asyncio.Future[dict[str, Any] | None]]
+                ) -> dict[str, Any] | None:
+    """The Zendesk user with this e-mail, searched once per batch (a visitor's conversations share it)."""
+    key = email.strip().lower()
+    if key not in users:
+        users[key] = asyncio.ensure_future(zendesk.find_user_by_email(email))
+    return await asyncio.shield(users[key])  # a cancelled reader leaves the search to the others
+
+
+async def _read(work: Work, iadvize: IadvizeClient, zendesk: ZendeskClient,
+                users: dict[str, asyncio.Future[dict[str, Any] | None]]) -> None:
     try:
         work.conversation = await iadvize.conversation(work.conversation_id)
         if work.conversation is None:
@@ -171,7 +182,7 @@ async def _read(work: Work, iadvize: IadvizeClient, zendesk: ZendeskClient) -> N
             or work.conversation.visitor_email
         if email:
             try:
-                user = await zendesk.find_user_by_email(email)
+                user = await _user(zendesk, email, users)
             except ValueError:  # not an e-mail address: no user can have it
                 user = None
             work.requester_id = int(user["id"]) if user and user.get("id") is not None else None

@@ -82,7 +82,11 @@ class ConversationArchive:
             outcome.done += planned.ignored
             outcome.skipped[IGNORED] += len(planned.ignored)
         writer = TicketWriter(settings, zendesk, planned.forms, self.store_url)
-        await bounded(planned.works, lambda work: self._conversation(writer, work, outcome))
+        try:
+            await bounded(planned.works, lambda work: self._conversation(writer, work, outcome))
+        finally:  # the notes' keys and the events' final entries, in one transaction (also when stopping)
+            if writer.ledger:
+                await off_loop(self.store_url, record_effects, writer.ledger, url=self.store_url)
         outcome.counts.update(writer.counts)
         return outcome
 
@@ -103,7 +107,7 @@ class ConversationArchive:
                 outcome.failed[event.row_id] = failure
                 continue
             key, detail = final_entry(event.row_id, result)
-            await off_loop(self.store_url, record_effects, {key: detail}, url=self.store_url)
+            writer.ledger[key] = detail  # recorded before the drain marks the event done
             outcome.effects[key] = detail
             outcome.done.append(event.row_id)
             if result.step == APPLIED:
