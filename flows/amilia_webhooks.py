@@ -9,8 +9,6 @@ drain of its link ends at once, Completed, and leaves the events to it.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from typing import Annotated, Any
 
@@ -22,9 +20,11 @@ from pydantic import Field
 
 from connectors._http import RetryPolicy
 from passerelle.engine import DrainOptions, DrainReport, drain
+from passerelle.engine.progress import following
+from passerelle.engine.progress import waiting as events_waiting
 from passerelle.progress import RunProgress, run_name
 from passerelle.progress import artifact_key as _key
-from passerelle.store import inbox, reap_stale_runs
+from passerelle.store import reap_stale_runs
 from passerelle.store.effects import lease_holder
 from tasks.amilia_cyberimpact.events.batch import plan_amilia_events, prepare_cyberimpact, write_cyberimpact_changes
 from tasks.amilia_cyberimpact.events.handler import AmiliaEvents, Steps, drain_lease_name
@@ -88,15 +88,13 @@ async def process_amilia_events(
                            linger=LINGER_SECONDS)
     progress = RunProgress(f"{artifact_key(link)}-progress", f"Webhook events of link {link!r}")
     await progress.update("starting", 0, 1, "opening the link")
-    follower = asyncio.ensure_future(_follow(progress, report))
     handler = AmiliaEvents(retry=WEBHOOK_RETRY, prepare=prepare_cyberimpact, months=options.months,
                            steps=Steps(plan=plan_amilia_events, write=write_cyberimpact_changes))
     try:  # the handler opens the link once the drain holds the link's lease
-        await drain(handler, link, worker, options, report=report)
+        async with following(progress, report, "amilia", done="events settled", left="waiting in the inbox",
+                             every=PROGRESS_SECONDS):
+            await drain(handler, link, worker, options, report=report)
     finally:
-        follower.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await follower
         if report.busy:  # another drain took the lease between the check above and the drain's own
             await progress.update("another drain of the link is taking the events", 1, 1)
         else:
@@ -114,24 +112,10 @@ def _busy(link: str, report: DrainReport) -> Completed:
     return Completed(message=message, data=report.as_dict())
 
 
-def _waiting(link: str) -> int:
-    counts = inbox.stats("amilia", link)
-    return counts.get(inbox.PENDING, 0) + counts.get(inbox.PROCESSING, 0)
-
-
-async def _follow(progress: RunProgress, report: DrainReport) -> None:
-    """Keep the progress artifact in step with the drain: events settled out of settled + still waiting."""
-    while True:
-        await asyncio.sleep(PROGRESS_SECONDS)
-        waiting = await asyncio.to_thread(_waiting, report.link)
-        await progress.update(f"batch {report.batches}", report.settled, report.settled + waiting,
-                              f"{report.settled} events settled, {waiting} waiting in the inbox")
-
-
 async def _report(link: str, report: DrainReport, progress: RunProgress) -> None:
     """The run's artifacts: counts (explained), the events it touched, and its final progress."""
     notes = report.notes()
-    waiting = _waiting(link)
+    waiting = events_waiting("amilia", link)
     stage = f"stopped: {report.stopped}" if report.stopped else "done"
     await progress.update(stage, report.settled, report.settled + waiting,
                           f"{report.settled} events settled, {waiting} left for the next run")

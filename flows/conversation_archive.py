@@ -11,8 +11,6 @@ a past period (deployment `iadvize-backfill`). One drain per site runs at a time
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -24,9 +22,10 @@ from prefect.states import Completed
 from pydantic import Field
 
 from passerelle.engine import DrainOptions, DrainReport, drain
+from passerelle.engine.progress import following
+from passerelle.engine.progress import waiting as events_waiting
 from passerelle.progress import RunProgress, run_name
 from passerelle.progress import artifact_key as _key
-from passerelle.store import inbox
 from tasks.iadvize_zendesk.backfill import Unarchived, advance, enqueue, find_unarchived, safety_net_window
 from tasks.iadvize_zendesk.handler import SOURCE, ConversationArchive
 from tasks.iadvize_zendesk.site import ArchiveSite, load_site
@@ -110,7 +109,7 @@ async def _archive(site: str, *, since: datetime | None, dry_run: bool, catch_up
         logger.info("Site %s: %d conversations closed from %s to %s, %d without a ticket", site, found.closed,
                     found.start, found.end, len(found.missing))
     if dry_run:
-        summary["waiting_events"] = _waiting(site)
+        summary["waiting_events"] = events_waiting(SOURCE, site)
         note = (f"Dry run: nothing was created. {summary.get('without_ticket', 0)} closed conversations have no "
                 f"ticket; {summary['waiting_events']} announced conversations or escalations are waiting.")
         await progress.update("done (dry run)", 1, 1, note)
@@ -120,13 +119,9 @@ async def _archive(site: str, *, since: datetime | None, dry_run: bool, catch_up
         return Completed(message=note, data={**summary, "dry_run": True})
     report = DrainReport(link=site, worker=worker)
     options = DrainOptions(max_seconds=max_seconds, linger=LINGER_SECONDS)
-    follower = asyncio.ensure_future(_follow(progress, report))
-    try:
+    async with following(progress, report, SOURCE, done="conversations or escalations done", left="waiting",
+                         every=PROGRESS_SECONDS):
         await drain(ConversationArchive(site=loaded), site, worker, options, report=report)
-    finally:
-        follower.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await follower
     data = {**summary, **report.as_dict()}
     if report.busy:
         message = f"Another run of site {site} is archiving; it takes these conversations."
@@ -144,23 +139,9 @@ async def _list(loaded: ArchiveSite, site: str, since: datetime | None) -> Unarc
         return await find_unarchived(iadvize, site, start, end)
 
 
-def _waiting(site: str) -> int:
-    counts = inbox.stats(SOURCE, site)
-    return counts.get(inbox.PENDING, 0) + counts.get(inbox.PROCESSING, 0)
-
-
-async def _follow(progress: RunProgress, report: DrainReport) -> None:
-    """Keep the progress artifact in step: events settled out of settled + still waiting."""
-    while True:
-        await asyncio.sleep(PROGRESS_SECONDS)
-        waiting = await asyncio.to_thread(_waiting, report.link)
-        await progress.update(f"batch {report.batches}", report.settled, report.settled + waiting,
-                              f"{report.settled} conversations or escalations done, {waiting} waiting")
-
-
 async def _report(site: str, report: DrainReport, progress: RunProgress, summary: dict[str, Any]) -> None:
     notes = report.notes()
-    waiting = _waiting(site)
+    waiting = events_waiting(SOURCE, site)
     stage = f"stopped: {report.stopped}" if report.stopped else "done"
     await progress.update(stage, report.settled, report.settled + waiting,
                           f"{report.settled} done, {waiting} left for the next run")
