@@ -173,10 +173,8 @@ class ZendeskState:
             return ticket, "miss"
         return ticket, None
 
-    def _new_ticket(self, data: dict[str, Any], author: dict[str, Any]) -> dict[str, Any]:
-        comment = data.get("comment")
-        if not isinstance(comment, dict) or not (comment.get("body") or comment.get("html_body")):
-            raise record_invalid(description=("Description: cannot be blank", "BlankValue"))
+    def _check_values(self, data: dict[str, Any]) -> None:
+        """The enumerated fields and the form of a ticket being created or updated (422 RecordInvalid)."""
         checks = (("status", STATUSES, "Status"), ("priority", PRIORITIES, "Priority"), ("type", TYPES, "Type"))
         for key, allowed, label in checks:
             if data.get(key) is not None and data[key] not in allowed:
@@ -184,6 +182,13 @@ class ZendeskState:
         form_id = data.get("ticket_form_id")
         if form_id is not None and not (form_id in self.ticket_forms and self.ticket_forms[form_id]["active"]):
             raise record_invalid(ticket_form_id=(f"Ticket form {form_id} is invalid", "InvalidValue"))
+
+    def _new_ticket(self, data: dict[str, Any], author: dict[str, Any]) -> dict[str, Any]:
+        comment = data.get("comment")
+        if not isinstance(comment, dict) or not (comment.get("body") or comment.get("html_body")):
+            raise record_invalid(description=("Description: cannot be blank", "BlankValue"))
+        self._check_values(data)
+        form_id = data.get("ticket_form_id")
         if data.get("requester_id") is not None:
             requester = self.users.get(data["requester_id"]) if isinstance(data["requester_id"], int) else None
             if requester is None:
@@ -221,13 +226,8 @@ class ZendeskState:
         data, ticket = body["ticket"], self.tickets[ticket_id]
         if ticket["status"] == "closed":
             raise record_invalid(status=("Status: closed prevents ticket update", "InvalidValue"))
-        checks = (("status", STATUSES, "Status"), ("priority", PRIORITIES, "Priority"), ("type", TYPES, "Type"))
-        for key, allowed, label in checks:
-            if data.get(key) is not None and data[key] not in allowed:
-                raise record_invalid(**{key: (f"{label}: {data[key]!r} is not valid", "InvalidValue")})
+        self._check_values(data)
         form_id = data.get("ticket_form_id")
-        if form_id is not None and not (form_id in self.ticket_forms and self.ticket_forms[form_id]["active"]):
-            raise record_invalid(ticket_form_id=(f"Ticket form {form_id} is invalid", "InvalidValue"))
         tags = data.get("tags")
         if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
             raise record_invalid(tags=("Tags: must be a list of strings", "InvalidValue"))
