@@ -34,7 +34,7 @@ from passerelle.store.engine import off_loop
 from passerelle.store.inbox import InboxEvent
 from passerelle.zaps import runs
 from passerelle.zaps.execute import Outcome, ZapRun
-from passerelle.zaps.spec import Zap, ZapError, load_zap, zap_files
+from passerelle.zaps.spec import Zap, scan_zaps
 
 SOURCE = "catch"
 FOLDER_ENV = "PASSERELLE_ZAPS_FOLDER"
@@ -63,19 +63,7 @@ def not_run_reason(zap: Zap) -> str | None:
 def load_folder(folder: Path | str | None = None) -> tuple[list[Zap], list[str]]:
     """The zaps of a folder (default ``$PASSERELLE_ZAPS_FOLDER`` or ``zaps/``), and the problems of the files
     that do not load: one broken file does not stop the others."""
-    zaps, problems, seen = [], [], set()
-    for path in zap_files(folder or os.environ.get(FOLDER_ENV, "zaps")):
-        try:
-            zap = load_zap(path)
-        except ZapError as exc:
-            problems.extend(exc.messages)
-            continue
-        if zap.id in seen:
-            problems.append(f"{path}: id: zap id {zap.id!r} is used twice; this file is not run")
-            continue
-        seen.add(zap.id)
-        zaps.append(zap)
-    return zaps, problems
+    return scan_zaps(folder or os.environ.get(FOLDER_ENV, "zaps"))
 
 
 @dataclass

@@ -225,8 +225,9 @@ def zap_files(folder: Path | str) -> list[Path]:
     return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
 
 
-def load_zaps(folder: Path | str) -> list[Zap]:
-    """Every zap of a folder; ZapError with all the problems of all the files, and repeated zap ids."""
+def scan_zaps(folder: Path | str) -> tuple[list[Zap], list[str]]:
+    """The zaps of a folder that load, and the problems of the others: a file that does not load, or that repeats
+    an id (the first file with an id keeps it; the repeat is left out)."""
     zaps, messages, seen = [], [], {}
     for path in zap_files(folder):
         try:
@@ -236,8 +237,15 @@ def load_zaps(folder: Path | str) -> list[Zap]:
             continue
         if zap.id in seen:
             messages.append(f"{_display(path)}: id: zap id {zap.id!r} is already used by {seen[zap.id]}")
+            continue
         seen[zap.id] = _display(path)
         zaps.append(zap)
+    return zaps, messages
+
+
+def load_zaps(folder: Path | str) -> list[Zap]:
+    """Every zap of a folder; ZapError with all the problems of all the files, and repeated zap ids."""
+    zaps, messages = scan_zaps(folder)
     if messages:
         raise ZapError(messages)
     return zaps
