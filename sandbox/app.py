@@ -15,12 +15,27 @@ from sandbox.core import Faults, Vendor, VendorRuntime, apply_faults, lost_answe
 
 
 def default_vendors() -> list[Vendor]:
-    from sandbox.amilia.app import build_amilia
-    from sandbox.cyberimpact.app import build_cyberimpact
-    from sandbox.iadvize.app import build_iadvize
-    from sandbox.zendesk.app import build_zendesk
+    """Every emulator of the sandbox: each package ``sandbox/<name>/`` whose ``app.py`` has ``build_<name>()``
+    (a new emulator needs no edit here), in name order."""
+    import importlib
+    import pkgutil
 
-    return [build_amilia(), build_cyberimpact(), build_iadvize(), build_zendesk()]
+    import sandbox
+
+    vendors = []
+    for info in sorted(pkgutil.iter_modules(sandbox.__path__), key=lambda m: m.name):
+        if not info.ispkg:
+            continue
+        try:
+            module = importlib.import_module(f"sandbox.{info.name}.app")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"sandbox.{info.name}.app":
+                continue  # a helper package, not an emulator
+            raise
+        build = getattr(module, f"build_{info.name}", None)
+        if build is not None:
+            vendors.append(build())
+    return vendors
 
 
 def create_app(vendors: list[Vendor] | None = None) -> FastAPI:
