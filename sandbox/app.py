@@ -15,8 +15,9 @@ from sandbox.core import Faults, Vendor, VendorRuntime, apply_faults, lost_answe
 
 
 def default_vendors() -> list[Vendor]:
-    """Every emulator of the sandbox: each package ``sandbox/<name>/`` whose ``app.py`` has ``build_<name>()``
-    (a new emulator needs no edit here), in name order."""
+    """Every emulator of the sandbox: each package ``sandbox/<pkg>/`` whose ``app.py`` has ``build_<pkg>()``
+    (a new emulator needs no edit here), in name order; its vendor name is the package's with ``-`` for ``_``
+    (sandbox.server.vendor_names)."""
     import importlib
     import pkgutil
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from pathlib import Path
 
 import uvicorn
 
@@ -17,10 +18,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-API_ROOTS: dict[str, str] = {"amilia": "/amilia/api/V3", "cyberimpact": "/cyberimpact", "iadvize": "/iadvize",
-                             "zendesk": "/zendesk"}
-"""Where each emulator's API starts under the sandbox's URL (its router's prefix is the vendor's name); a new
-emulator adds its entry here and its `Vendor` to `sandbox.app.default_vendors`."""
+API_PATHS: dict[str, str] = {"amilia": "/api/V3"}
+"""Where an emulator's API starts under its prefix, when not at the prefix itself (``/amilia/api/V3``)."""
+
+
+def vendor_names() -> list[str]:
+    """The emulators of the sandbox, without importing them: each package ``sandbox/<pkg>/`` with an ``app.py``,
+    its vendor name (the URL prefix) being the package's name with ``-`` for ``_`` (``google_sheets`` →
+    ``google-sheets``)."""
+    root = Path(__file__).parent
+    return sorted(p.parent.name.replace("_", "-") for p in root.glob("*/app.py"))
 
 
 class SandboxAddress:
@@ -35,10 +42,10 @@ class SandboxAddress:
 
     def vendor_url(self, vendor: str) -> str:
         """The base URL of one emulator's API, e.g. ``vendor_url("amilia")`` → ``…/amilia/api/V3``."""
-        try:
-            return self.url + API_ROOTS[vendor]
-        except KeyError:
-            raise KeyError(f"the sandbox has no {vendor!r} emulator (known: {', '.join(sorted(API_ROOTS))})") from None
+        known = vendor_names()
+        if vendor not in known:
+            raise KeyError(f"the sandbox has no {vendor!r} emulator (known: {', '.join(known)})")
+        return f"{self.url}/{vendor}{API_PATHS.get(vendor, '')}"
 
     @property
     def amilia_url(self) -> str:

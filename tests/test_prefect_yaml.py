@@ -54,10 +54,14 @@ def test_the_run_form_speaks_to_a_club_manager(deployment):
         assert not [w for w in JARGON if w in text], f"{deployment['name']}.{name}: {prop['description']!r}"
     if "dry_run" in properties:  # the browser test of tests/stack looks for this sentence in the form
         assert "Read everything and report what would change" in properties["dry_run"]["description"]
-    if "link" in properties:  # the Amilia flows: a block name, checked when a run is created
+    if "link" in properties:  # the Amilia flows and the zaps: a block or hook name, checked when a run is created
         assert properties["link"]["pattern"] == "^[a-z0-9-]+$"
-    else:  # the iAdvize flows: an iAdvize site id
+    elif "site" in properties:  # the iAdvize flows: an iAdvize site id
         assert properties["site"]["pattern"] == "^[0-9]+$"
+    elif "zap" in properties:  # zap-test: a zap id
+        assert properties["zap"]["pattern"] == "^[a-z0-9][a-z0-9_-]{0,62}$"
+    else:  # zaps-resume runs for every hook: it takes no name at all
+        assert deployment["name"] == "zaps-resume", f"{deployment['name']} names no link, site or zap"
     for name, prop in properties.items():
         dates = [b for b in prop.get("anyOf", [prop]) if b.get("format") == "date"]
         assert all(b.get("pattern") for b in dates), f"{name}: Prefect does not check `format: date` itself"

@@ -1,4 +1,5 @@
-"""`passerelle runs list|show`: zap runs as the store recorded them (docs/zaps.md, "Running zaps").
+"""`passerelle runs list|show|replay|mark-done|cancel`: zap runs as the store recorded them, and what a person
+decides about them (docs/zaps.md, "Running zaps" and "Delays, replays and unknown steps").
 
 `list [--zap Z] [--status S] [--limit N]` prints one line per run, newest first; `show RUN` prints the run and
 each step: its rendered input (secrets masked), output, error and duration. Everything that came from outside
@@ -15,11 +16,13 @@ from rich.table import Table
 
 from passerelle.cli.safe_text import untrusted
 
-app = typer.Typer(help="Zap runs: list them, show one step by step.", no_args_is_help=True)
+app = typer.Typer(help="Zap runs: list them, show one step by step, replay, mark done or cancel one.",
+                  no_args_is_help=True)
 console = Console(soft_wrap=True)
-STATUSES = ("running", "ok", "filtered", "failed", "delayed", "unknown", "held")
+STATUSES = ("running", "ok", "filtered", "failed", "delayed", "unknown", "held", "due", "replay", "cancelled")
 _STYLE = {"ok": "green", "reused": "green", "filtered": "yellow", "held": "yellow", "delayed": "cyan",
-          "failed": "red", "unknown": "magenta"}
+          "due": "cyan", "replay": "cyan", "skipped": "cyan", "failed": "red", "unknown": "magenta",
+          "cancelled": "yellow"}
 
 
 def _when(value) -> str:
@@ -46,7 +49,8 @@ def list_runs(
     for run in found:
         table.add_row(str(run.id), untrusted(run.zap_id), untrusted(run.link), str(run.inbox_id),
                       untrusted(run.status, style=_STYLE.get(run.status, "")), _when(run.started_at),
-                      _when(run.resume_at if run.status == "delayed" else run.ended_at),
+                      _when(run.resume_at if run.resume_at and run.status in ("delayed", "failed")
+                            else run.ended_at),
                       untrusted((run.error or "")[:120]))
     console.print(table)
 
@@ -80,3 +84,54 @@ def show(run: int = typer.Argument(..., help="the run's number, as `passerelle r
             console.print(untrusted("output: " + _json(step.output), keep_newlines=True))
         if step.error:
             console.print(untrusted(f"error: {step.error}", style="red"))
+
+
+_NEXT = ("the next drain of hook {hook} runs it: the `zaps` deployment when the hook is called, the `zaps-resume` "
+         "deployment within a minute, or now with `passerelle zaps run {hook}`")
+
+
+def _refused(exc: Exception) -> typer.BadParameter:
+    return typer.BadParameter(str(exc), param_hint="RUN")
+
+
+@app.command("replay")
+def replay(run: int = typer.Argument(..., help="the run's number, as `passerelle runs list` prints it")) -> None:
+    """Run RUN again from the step that stopped it (the actions it already did are reused, not sent again).
+
+    An action left `unknown` (sent, no answer recorded) is sent again: replay only once you have checked the
+    target did not get it; otherwise `passerelle runs mark-done RUN`."""
+    from passerelle.zaps.resume import RunRefused
+    from passerelle.zaps.resume import replay as replay_run
+
+    try:
+        hook = replay_run(run)
+    except RunRefused as exc:
+        raise _refused(exc) from None
+    console.print(untrusted(f"run {run}: queued for a replay; " + _NEXT.format(hook=hook), style="green"))
+
+
+@app.command("mark-done")
+def mark_done(run: int = typer.Argument(..., help="the number of an unknown run")) -> None:
+    """Say the action RUN is unknown about did take effect: it is recorded done and the run goes on after it."""
+    from passerelle.zaps.resume import RunRefused
+    from passerelle.zaps.resume import mark_done as mark
+
+    try:
+        hook, steps = mark(run)
+    except RunRefused as exc:
+        raise _refused(exc) from None
+    console.print(untrusted(f"run {run}: step(s) {', '.join(steps)} marked done; the run goes on after them. "
+                            + _NEXT.format(hook=hook), style="green"))
+
+
+@app.command("cancel")
+def cancel(run: int = typer.Argument(..., help="a delayed run, or one waiting to be replayed")) -> None:
+    """End a delayed run (or one waiting for its auto-replay) for good: it will not go on."""
+    from passerelle.zaps.resume import RunRefused
+    from passerelle.zaps.resume import cancel as cancel_run
+
+    try:
+        was = cancel_run(run)
+    except RunRefused as exc:
+        raise _refused(exc) from None
+    console.print(untrusted(f"run {run}: cancelled (it was {was})", style="yellow"))

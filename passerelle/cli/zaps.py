@@ -1,4 +1,5 @@
-"""`passerelle zaps validate|test`: check zap definitions, and render a zap against an event calling nothing.
+"""`passerelle zaps validate|test|enable|disable|run`: check zap definitions, render a zap against an event
+(calling nothing, or everything with `--live`), switch zaps on and off, and run what is waiting here and now.
 
 `validate [PATH]` (a file or a folder, default `zaps/`) prints one line per zap: `ok  <file>  <id>` or each
 problem as `<file>: <step>.<field>: <what>`; exit code 1 on any problem. `test ZAP --event FILE | --sample`
@@ -96,8 +97,10 @@ def test(
     event: Path = typer.Option(None, "--event", help="a JSON file: the trigger's payload"),
     sample: bool = typer.Option(False, "--sample", help="use the trigger's documented sample payload"),
     folder: Path = typer.Option(DEFAULT_FOLDER, "--folder", help="where zap ids are looked up"),
+    live: bool = typer.Option(False, "--live", help="really run the steps: call every action with its connection "
+                              "(delays are not waited for); without it, nothing is called"),
 ) -> None:
-    """Render every step of ZAP against an event and print the result; calls nothing."""
+    """Render every step of ZAP against an event and print the result; calls nothing unless --live."""
     from passerelle.zaps.preview import preview
     from passerelle.zaps.spec import ZapError, load_zap
 
@@ -108,11 +111,38 @@ def test(
         for message in exc.messages:
             console.print(untrusted(message, style="red"))
         raise typer.Exit(1) from None
-    result = preview(definition, _event(event, sample, definition))
+    payload = _event(event, sample, definition)
+    if live:
+        _live(definition, payload)
+        return
+    result = preview(definition, payload)
     console.print(untrusted(json.dumps(result, indent=2, ensure_ascii=False, default=str), keep_newlines=True))
     style = {"ok": "green", "filtered": "yellow"}.get(result["status"], "red")
     console.print(untrusted(f"{definition.id}: {result['status']} (nothing was called)", style=style))
     if result["status"] == "failed":
+        raise typer.Exit(1)
+
+
+def _live(definition, payload: dict) -> None:
+    """One real run of the zap for `payload`, outside the inbox (its own ledger prefix): prints each step."""
+    import asyncio
+    import datetime as dt
+    import uuid
+    from dataclasses import asdict
+
+    from connectors.registry import load_connection
+    from passerelle.zaps.execute import ZapRun
+
+    run = ZapRun(definition, 0, payload, dt.datetime.now(dt.UTC), connect=load_connection, skip_delays=True,
+                 prefix=f"test-{uuid.uuid4().hex}:zap:{definition.id}:")
+    outcome = asyncio.run(run.run())
+    steps = [asdict(step) for step in outcome.steps]
+    console.print(untrusted(json.dumps({"zap": definition.id, "status": outcome.status, "error": outcome.error,
+                                        "steps": steps}, indent=2, ensure_ascii=False, default=str),
+                            keep_newlines=True))
+    style = {"ok": "green", "filtered": "yellow"}.get(outcome.status, "red")
+    console.print(untrusted(f"{definition.id}: {outcome.status} ({run.calls} action call(s) made, live)", style=style))
+    if outcome.status in ("failed", "unknown"):
         raise typer.Exit(1)
 
 
@@ -160,3 +190,27 @@ def disable(
     set_enabled(definition.id, False)
     console.print(untrusted(f"{definition.id}: disabled; calls to its hook are kept and run once it is enabled "
                             "again", style="yellow"))
+
+
+@app.command("run")
+def run(
+    hook: list[str] = typer.Argument(None, help="the catch hooks to drain (default: every hook with calls waiting)"),
+    max_seconds: float = typer.Option(30.0, "--max-seconds", min=0.1, max=3600, help="time budget per hook"),
+) -> None:
+    """Here and now, what the zaps-resume deployment does each minute: wake the delayed runs and auto-replays that
+    are due, then run the zaps of each hook for the calls waiting (replays included)."""
+    import asyncio
+
+    from passerelle.engine import DrainOptions
+    from passerelle.zaps.sweep import sweep
+
+    options = DrainOptions(batch_size=500, max_seconds=max_seconds, linger=0.2, poll=0.05)
+    result = asyncio.run(sweep("cli", hooks=list(hook or []) or None, options=options))
+    if result.woken:
+        woken = ", ".join(f"{n} run(s) of hook {h}" for h, n in sorted(result.woken.items()))
+        console.print(untrusted(f"woken: {woken}"))
+    if not result.drains:
+        console.print(untrusted("no hook has calls waiting", style="yellow"))
+    for name, (report, handler) in sorted(result.drains.items()):
+        notes = handler.notes(report) or ["nothing ran"]
+        console.print(untrusted(f"hook {name}: " + " ".join(notes)))

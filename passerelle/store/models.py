@@ -154,20 +154,24 @@ class ZapRun(SQLModel, table=True):
     """One run of one zap for one inbox event (passerelle/zaps/runs.py): at most one per zap and event."""
 
     __tablename__ = "zap_run"
-    __table_args__ = (UniqueConstraint("zap_id", "inbox_id", name="uq_zap_run_event"),)
+    __table_args__ = (UniqueConstraint("zap_id", "inbox_id", name="uq_zap_run_event"),
+                      Index("ix_zap_run_due", "status", "resume_at"))
 
     id: int | None = Field(default=None, primary_key=True)
     zap_id: str = Field(index=True)
     inbox_id: int = Field(index=True, description="the inbox event that triggered it")
     source: str = Field(description="the inbox source, e.g. catch")
     link: str = Field(description="the hook (inbox link) the event came in by")
-    status: str = Field(default="running", description="running, ok, filtered, failed, delayed, unknown or held")
+    status: str = Field(default="running", description="running, ok, filtered, failed, delayed, unknown, held, "
+                                                       "due (woken by the resumer), replay (a person asked) or "
+                                                       "cancelled")
     started_at: datetime = Field(default_factory=utcnow)
     ended_at: datetime | None = None
-    resume_at: datetime | None = Field(default=None, description="a delayed run: when it is due to go on")
+    resume_at: datetime | None = Field(default=None, description="a delayed run, or a failed one to be replayed "
+                                                                 "by itself: when it is due to go on")
     attempts: int = 0
-    retriable: bool = Field(default=False, description="failed on an error that may pass: run again when its "
-                                                        "event is drained again")
+    retriable: bool = Field(default=False, description="failed on an error that may pass: replayed by itself at "
+                                                        "resume_at (the zap's auto_replay)")
     error: str | None = Field(default=None, sa_column=Column(Text))
 
 

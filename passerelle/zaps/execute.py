@@ -92,15 +92,20 @@ class ZapRun:
         prior: The run's ledger entries recorded by earlier attempts (runs.ledger_entries).
         connect: Loads a connection's credentials Block (app, name); default: refuse actions that need one.
         sleep: asyncio.sleep (tests pass a recorder).
+        prefix: The run's ledger prefix (default ``runs.ledger_prefix(row_id, zap.id)``; a live test run has its
+            own, so that it never reuses or blocks a real run's effects).
+        skip_delays: Go on past a delay step instead of stopping there (a live test run), recording when it
+            would have waited until.
     """
 
     def __init__(self, zap: Zap, row_id: int, payload: dict[str, Any], received_at: dt.datetime, *,
                  prior: dict[str, str | None] | None = None, connect: Connector | None = None,
-                 store_url: str | None = None, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 store_url: str | None = None, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 prefix: str | None = None, skip_delays: bool = False) -> None:
         self.zap, self.row_id, self.payload = zap, row_id, payload
         self.received_at, self.prior, self.connect = received_at, dict(prior or {}), connect
-        self.store_url, self.sleep = store_url, sleep
-        self.prefix = ledger_prefix(row_id, zap.id)
+        self.store_url, self.sleep, self.skip_delays = store_url, sleep, skip_delays
+        self.prefix = prefix or ledger_prefix(row_id, zap.id)
         self.records: list[StepRecord] = []
         self.calls = 0
 
@@ -160,6 +165,10 @@ class ZapRun:
         record.output = {"until": until.isoformat()}
         context["steps"][step.id] = {"until": until.isoformat()}
         if until > dt.datetime.now(dt.UTC):
+            if self.skip_delays:
+                record.status = "skipped"
+                record.error = f"a run would wait until {until.isoformat()}; this test run went on"
+                return
             raise Stop("delayed", f"waits until {until.isoformat()}", resume_at=until)
 
     async def _paths(self, step: Any, where: str, context: dict[str, Any]) -> None:

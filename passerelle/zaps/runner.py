@@ -11,15 +11,18 @@ by default the zap's id) run, each at most once per event (table ``zap_run``):
 - a run already settled is not run again; one left ``running`` by a drain that died runs again, its actions
   going through the effect ledger (done → output reused; sent but not recorded → ``unknown``).
 
-An event is done in the inbox once each of its zaps' runs is settled, except a run that failed on an error that
-may pass (connection, 429, 5xx): the event fails and the drain tries it again with backoff; the run goes on
-from the step that failed (the steps before reuse their recorded outputs).
+An event is done in the inbox once each of its zaps' runs has ended. A run that failed on an error that may pass
+(connection, 429, 5xx) is replayed by itself after the waits of its zap's ``auto_replay`` (Zapier's 5 min, 30 min,
+1 h, 3 h, 6 h by default); a delayed run goes on at its resume time. Both are woken by the resumer
+(passerelle/zaps/resume.py), which puts the event back in the inbox; the run goes on from the step that failed or
+waited (the steps before reuse their recorded outputs).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import logging
 import os
@@ -42,6 +45,21 @@ CONCURRENCY = 16  # zap runs of one batch under way at once
 NO_ZAP = "no enabled or disabled zap listens on this hook"
 STATUSES = ("ok", "filtered", "failed", "delayed", "unknown", "held")
 logger = logging.getLogger("passerelle.zaps.runner")
+
+
+def _plan_auto_replay(zap: Zap, attempt: int, result: Outcome) -> None:
+    """A run failed on an error that may pass (attempt `attempt`): set when its zap's auto_replay runs it again,
+    or, when no replay is left, leave it failed for a person (``passerelle runs replay``)."""
+    wait = zap.auto_replay.wait_before(attempt)
+    if wait is None:
+        result.retriable = False
+        why = "auto-replay is off for this zap" if not zap.auto_replay.enabled else \
+            f"auto-replay gave up after {attempt} attempts"
+        result.error = f"{result.error} ({why}; `passerelle runs replay RUN` runs it again)"[:2000]
+        return
+    result.resume_at = dt.datetime.now(dt.UTC) + wait
+    result.error = (f"{result.error} (replayed by itself at {result.resume_at.isoformat(timespec='seconds')}, "
+                    f"attempt {attempt + 1} of {len(zap.auto_replay.after) + 1})")[:2000]
 
 
 def hook_of(zap: Zap) -> str | None:
@@ -71,7 +89,8 @@ class _Work:
     row: InboxEvent
     zap: Zap
     run_id: int | None = None
-    status: str | None = None  # the recorded run's status, None when new
+    status: str | None = None  # the recorded run's status as runs.Known gives it, None when new
+    attempts: int = 0  # attempts recorded before this one
 
 
 @dataclass
@@ -125,9 +144,9 @@ class ZapHandler:
         works = []
         for row in rows:
             for zap in self.zaps:
-                run_id, status = known.get((zap.id, row.id), (None, None))
-                works.append(_Work(row, zap, run_id, status))
-        again = [runs.ledger_prefix(w.row.id, w.zap.id) for w in works if w.status in ("running", "retry")]
+                seen = known.get((zap.id, row.id))
+                works.append(_Work(row, zap, seen.run_id, seen.status, seen.attempts) if seen else _Work(row, zap))
+        again = [runs.ledger_prefix(w.row.id, w.zap.id) for w in works if w.status in runs.RUN_AGAIN]
         prior = runs.ledger_entries(again, url=self.store_url) if again else {}
         return Planned(rows, works, enabled, prior)
 
@@ -175,6 +194,8 @@ class ZapHandler:
                 result = await run.run()
             finally:
                 self.action_calls += run.calls
+        if result.status == "failed" and result.retriable:
+            _plan_auto_replay(work.zap, work.attempts + 1, result)
         self._count(work.zap.id, result.status)
         return result
 
@@ -184,11 +205,6 @@ class ZapHandler:
     def _settle(self, planned: Planned, results: dict[tuple[str, int], Outcome], outcome: BatchOutcome) -> None:
         for row in planned.rows:
             mine = {z.id: results[(z.id, row.id)] for z in self.zaps if (z.id, row.id) in results}
-            retry = {z: o for z, o in mine.items() if o.status == "failed" and o.retriable}
-            if retry:
-                zap_id, first = next(iter(retry.items()))
-                outcome.failed[row.id] = f"zap {zap_id}: {first.error}"[:1000]
-                continue
             outcome.done.append(row.id)
             if not self.zaps:
                 outcome.skipped[NO_ZAP] += 1

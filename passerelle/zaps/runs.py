@@ -6,6 +6,9 @@ entries of one zap run (docs/zaps.md, "Running zaps").
   (waiting for its resume time), ``unknown`` (an action may have been sent; a person decides) or ``held``
   (the zap was disabled when the event came: kept, run when the zap is enabled again).
 - Its **steps** are recorded as they last ran (rendered input with secrets masked, output, error, duration).
+- A **delayed** run, and a failed one that its zap's ``auto_replay`` replays, have a ``resume_at``: the resumer
+  (passerelle/zaps/resume.py) puts their event back in the inbox once it has passed, and the run goes on
+  from where it stopped. A person can ``replay`` a run (status ``replay`` until it runs) or ``cancel`` one.
 - **Enabled** is the zap's YAML ``enabled`` unless ``passerelle zaps enable|disable`` set it in the store
   (table ``zap_state``), so switching a zap needs no change to its file.
 
@@ -27,7 +30,9 @@ from sqlmodel import select
 from passerelle.store.engine import session_scope
 from passerelle.store.models import DEAD, DONE, PENDING, Effect, InboxEvent, ZapRun, ZapState, ZapStepRun
 
-FINAL = ("ok", "filtered", "failed", "delayed", "unknown")  # a run in one of these is not run again by itself
+# A run in one of these is not run again by itself (a delayed run or an auto-replay is, once due: runs.Known).
+FINAL = ("ok", "filtered", "failed", "delayed", "unknown", "waiting", "cancelled")
+RUN_AGAIN = ("running", "due", "replay")  # recorded runs that run (again) when their event is drained
 _CHUNK = 200
 
 
@@ -98,20 +103,44 @@ def _chunks(items: list, size: int = _CHUNK) -> Iterable[list]:
         yield items[start:start + size]
 
 
+@dataclass(frozen=True)
+class Known:
+    """A run already recorded, as the runner sees it: ``due`` is a delayed run or an auto-replay whose time has
+    come, ``replay`` one a person asked to run again (both run now); ``waiting`` a failed run whose auto-replay is
+    not due yet."""
+
+    run_id: int
+    status: str
+    attempts: int
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _seen_as(status: str, retriable: bool, resume_at: datetime | None, now: datetime) -> str:
+    if status == "delayed" or (status == "failed" and retriable):
+        if resume_at is None or _aware(resume_at) <= now:
+            return "due"
+        return "waiting" if status == "failed" else status
+    return status
+
+
 def existing_runs(zap_ids: Iterable[str], inbox_ids: Iterable[int], url: str | None = None
-                  ) -> dict[tuple[str, int], tuple[int, str]]:
-    """(zap id, inbox id) → (run id, status) for the runs already recorded for these zaps and events; a run that
-    failed on an error that may pass says ``retry``."""
+                  ) -> dict[tuple[str, int], Known]:
+    """(zap id, inbox id) → the run already recorded for these zaps and events, as the runner sees it."""
     zaps, ids = sorted(set(zap_ids)), sorted(set(inbox_ids))
-    found: dict[tuple[str, int], tuple[int, str]] = {}
+    found: dict[tuple[str, int], Known] = {}
     if not zaps or not ids:
         return found
+    now = _now()
     with session_scope(url) as s:
         for chunk in _chunks(ids):
-            rows = s.exec(select(ZapRun.zap_id, ZapRun.inbox_id, ZapRun.id, ZapRun.status, ZapRun.retriable)
+            rows = s.exec(select(ZapRun.zap_id, ZapRun.inbox_id, ZapRun.id, ZapRun.status, ZapRun.retriable,
+                                 ZapRun.resume_at, ZapRun.attempts)
                           .where(ZapRun.zap_id.in_(zaps), ZapRun.inbox_id.in_(chunk))).all()
-            found.update({(z, i): (run_id, "retry" if status == "failed" and retry else status)
-                          for z, i, run_id, status, retry in rows})
+            found.update({(z, i): Known(run_id, _seen_as(status, retry, resume_at, now), attempts)
+                          for z, i, run_id, status, retry, resume_at, attempts in rows})
     return found
 
 

@@ -11,11 +11,13 @@ the trigger and every `app.action` against the registry, each action's connectio
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from dateutil.relativedelta import relativedelta
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from passerelle.zaps import checks
 from passerelle.zaps.conditions import Conditions
@@ -137,12 +139,46 @@ class Trigger(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+def _duration(text: str) -> str:
+    try:
+        parse_duration(text)
+    except FormatError as exc:
+        raise ValueError(str(exc)) from None
+    return text
+
+
+Wait = Annotated[str, AfterValidator(_duration)]
+ZAPIER_REPLAY = ("5m", "30m", "1h", "3h", "6h")  # Zapier's autoreplay: 5 tries over about 10 hours
+
+
+class AutoReplay(_Strict):
+    """Replay a run that failed on an error that may pass (connection, 429, 5xx) by itself, from the failed
+    step, after each wait of `after` in turn; then it stays failed for a person (`passerelle runs replay`).
+    ``auto_replay: false`` in a zap switches it off."""
+
+    enabled: bool = True
+    after: list[Wait] = Field(default_factory=lambda: list(ZAPIER_REPLAY), max_length=20,
+                              description="the waits before each replay, e.g. [5m, 30m, 1h, 3h, 6h]")
+
+    def wait_before(self, attempt: int) -> dt.timedelta | relativedelta | None:
+        """The wait before replaying after failed attempt `attempt` (1 = the first run); None: no more."""
+        if not self.enabled or attempt > len(self.after):
+            return None
+        return parse_duration(self.after[attempt - 1])
+
+
 class Zap(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     name: str = Field(min_length=1)
     enabled: bool = True
     trigger: Trigger
     steps: list[Step] = Field(min_length=1)
+    auto_replay: AutoReplay = Field(default_factory=AutoReplay)
+
+    @field_validator("auto_replay", mode="before")
+    @classmethod
+    def _switch(cls, value: Any) -> Any:
+        return {"enabled": value} if isinstance(value, bool) else value
 
 
 def _where(loc: tuple[Any, ...]) -> str:

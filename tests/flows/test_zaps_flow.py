@@ -12,7 +12,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from typer.testing import CliRunner
 
-from flows.zaps import artifact_key, run_zaps
+from flows.zaps import artifact_key, resume_zaps, run_zaps, zap_test
 from passerelle.cli.main import app
 from passerelle.zaps import ssrf
 from passerelle.zaps.runner import FOLDER_ENV
@@ -85,3 +85,31 @@ async def test_runs_list_and_show_print_each_step_escaped(target):
 
     missing = cli.invoke(app, ["runs", "show", "999"])
     assert missing.exit_code != 0 and "no zap run 999" in missing.output
+
+
+async def test_the_resume_flow_runs_the_calls_left_waiting_and_the_delays_that_came_due(target, monkeypatch):
+    """zaps-resume: the calls of a hook whose nudge was lost are run; a delayed run is woken once due."""
+    catch_calls(HOOK, [{"method": "POST", "json": {"status": "paid", "total": "7", "email": "c@example.org"}}])
+    summary = await resume_zaps(max_seconds=20)
+    assert summary["woken"] == {} and [r["hook"] for r in summary["runs"]] == [HOOK]
+    assert [r["body"]["email"] for r in target.calls("/contacts")] == ["c@example.org"]
+
+    again = await resume_zaps(max_seconds=20)  # nothing waiting, nothing due: nothing runs
+    assert again == {"woken": {}, "runs": []} and len(target.calls("/contacts")) == 1
+
+
+async def test_the_zap_test_flow_renders_a_zap_against_an_event_calling_nothing(target):
+    state = await zap_test(zap="orders", event={"method": "POST", "json": {"status": "paid", "total": "12",
+                                                                           "email": "```<b>x</b>@example.org"}},
+                           return_state=True)
+    result = await state.result()
+    assert state.message == "orders: ok (nothing was called)" and target.requests == []
+    assert [s["id"] for s in result["steps"]] == ["paid", "total", "add"]
+    async with get_client() as client:
+        [artifact] = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["zap-test-orders"])), limit=1)
+    assert "# Zap orders: ok (nothing was called)" in artifact.data
+    assert "````json" in artifact.data  # the payload's ``` cannot close the code block
+
+    refused = await zap_test(zap="nope", return_state=True)
+    assert refused.is_failed() and "no zap with id 'nope'; the zaps are: orders" in refused.message

@@ -14,6 +14,7 @@ from passerelle.settings import reset_settings_cache
 from passerelle.store.effects import effect_details
 from passerelle.store.inbox import list_events, stats
 from passerelle.zaps import execute, ssrf
+from passerelle.zaps.resume import wake_due
 from passerelle.zaps.runner import ZapHandler
 from passerelle.zaps.runs import get_run, list_runs, set_enabled
 from tests.zaps.runner_support import Target, catch_calls, make_zap
@@ -188,7 +189,7 @@ async def test_a_crash_between_send_and_record_leaves_the_run_unknown_and_the_ca
     assert stats(source="catch", link=HOOK)["done"] == 1
 
 
-async def test_a_run_that_failed_on_an_error_that_may_pass_goes_on_from_the_failed_step(target, monkeypatch):
+async def test_a_run_that_failed_on_an_error_that_may_pass_is_replayed_by_itself_from_the_failed_step(target):
     zap = make_zap("resume", [
         {"id": "add", "type": "action", "action": "http.request",
          "inputs": {"method": "POST", "url": f"{target.base}/contacts", "body": {"email": "a@example.org"}}},
@@ -198,15 +199,20 @@ async def test_a_run_that_failed_on_an_error_that_may_pass_goes_on_from_the_fail
     catch_calls(HOOK, [{"method": "POST", "json": {}}])
     await drain_hook(zap)
     run, _ = only_run("resume")
-    assert run.status == "failed" and "503" in run.error
+    assert run.status == "failed" and run.retriable and "503" in run.error
+    assert "replayed by itself at" in run.error and "attempt 2 of 6" in run.error
+    wait = run.resume_at.replace(tzinfo=UTC) - run.ended_at.replace(tzinfo=UTC)
+    assert timedelta(minutes=4, seconds=59) < wait <= timedelta(minutes=5)  # Zapier's first autoreplay wait
     [event] = list_events(source="catch", link=HOOK)
-    assert event.status == "pending" and event.attempts == 1  # the drain tries it again, with backoff
+    assert event.status == "done"  # the event is settled; the run waits in the store, not in the inbox
 
-    due = event.next_attempt_at.replace(tzinfo=UTC) + timedelta(seconds=1)
-    monkeypatch.setattr("passerelle.store.inbox._now", lambda: due)  # its time has come
+    await drain_hook(zap)  # not due yet: nothing runs
+    assert len(target.calls("/flaky/3")) == 3
+    assert wake_due(run.resume_at.replace(tzinfo=UTC) - timedelta(seconds=1)) == {}
+    assert wake_due(run.resume_at.replace(tzinfo=UTC) + timedelta(seconds=1)) == {HOOK: 1}
     await drain_hook(zap)
     run, steps = only_run("resume")
-    assert run.status == "ok"
+    assert run.status == "ok" and run.attempts == 2
     assert [(s.step_id, s.status) for s in steps] == [("add", "reused"), ("sync", "ok")]
     assert len(target.calls("/contacts")) == 1 and len(target.calls("/flaky/3")) == 4
 

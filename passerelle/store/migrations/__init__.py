@@ -31,7 +31,7 @@ from passerelle.store import models  # noqa: F401  (the tables)
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD = "0004"
+HEAD = "0005"
 """The newest revision in versions/ (tests/store/test_migrations.py checks it is Alembic's head)."""
 
 VERSION_TABLE = "alembic_version"
