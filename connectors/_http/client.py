@@ -82,7 +82,7 @@ def vendor_message(response: httpx.Response) -> tuple[str | None, dict[str, Any]
 
 
 @functools.cache
-def _tls_context() -> ssl.SSLContext:
+def tls_context() -> ssl.SSLContext:
     """httpx's default TLS context (certifi's CAs, or SSL_CERT_FILE / SSL_CERT_DIR), built once per process:
     loading the CA bundle costs 20–90 ms, which every flow run paid again for each vendor client."""
     return httpx.create_ssl_context()
@@ -151,7 +151,7 @@ class ApiClient(Listings):
             timeout=timeout,
             limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
             transport=transport,
-            verify=_tls_context(),
+            verify=tls_context(),
             event_hooks={"response": [self._count_response]},
         )
         self._base_path = self._http.base_url.path.rstrip("/")

@@ -1,0 +1,1 @@
+"""noCRM.io emulator: the simplified API's lead actions (docs/connector-nocrm.md)."""

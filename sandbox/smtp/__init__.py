@@ -1,0 +1,1 @@
+"""SMTP sink: a real SMTP server (aiosmtpd) that records every message it receives."""
