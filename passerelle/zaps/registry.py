@@ -84,6 +84,16 @@ class TriggerSpec:
     sample: dict[str, Any]  # the documented sample payload
     dedupe_key: str | None  # payload field the platform dedupes on
     connection: str | None
+    # Where its events arrive: the gateway source (inbox `source`) and which of that source's events are this
+    # trigger's (inbox `event_type`; None: every event). The inbox `link` is the zap's trigger.connection for a
+    # webhook (the connection the vendor calls, e.g. /hooks/okast/<connection>), the hook for a catch hook
+    # (trigger.options.hook, default the zap's id).
+    source: str | None = None
+    event_type: str | None = None
+    # Turns the received payload into the trigger's data before the steps run (Oxiva: `?id=11&sticket_id=810`
+    # → the ticket read from the API): async hydrate(payload, connection Block | None, options) → dict. A read:
+    # it runs again when a run is replayed.
+    hydrate: Callable[[dict[str, Any], Any, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
 
     @property
     def ref(self) -> str:
@@ -157,8 +167,18 @@ def action(app: str, name: str, *, title: str, idempotent: bool, connection: str
 
 
 def trigger(app: str, name: str, *, title: str, kind: TriggerKind, sample: dict[str, Any],
-            dedupe_key: str | None = None, connection: str | None = None, description: str | None = None) -> None:
-    """Declare the trigger `app.name` (kind: webhook, catch_hook, polling or schedule)."""
+            dedupe_key: str | None = None, connection: str | None = None, description: str | None = None,
+            source: str | None = None, event_type: str | None = None,
+            hydrate: Callable[[dict[str, Any], Any, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None) -> None:
+    """Declare the trigger `app.name` (kind: webhook, catch_hook, polling or schedule).
+
+    Args:
+        source: The gateway source its events arrive by (webhook: the app's own source, e.g. ``okast``; catch
+            hook: ``catch``). The zap drain runs the zaps of a trigger that has one.
+        event_type: Which of the source's inbox events are this trigger's (None: all of them).
+        hydrate: ``async hydrate(payload, connection, options) -> dict``: the trigger's data from what was
+            received (a read, e.g. fetching the record a catch hook names).
+    """
     ref = _check_names(app, name)
     if kind not in KINDS:
         raise RegistryError(f"trigger {ref}: kind {kind!r} is not one of {', '.join(KINDS)}")
@@ -167,8 +187,13 @@ def trigger(app: str, name: str, *, title: str, kind: TriggerKind, sample: dict[
     if dedupe_key is not None and dedupe_key not in sample:
         raise RegistryError(f"trigger {ref}: dedupe_key {dedupe_key!r} is not a field of its sample; add it to "
                             "the sample or fix the key")
+    if hydrate is not None and not inspect.iscoroutinefunction(hydrate):
+        raise RegistryError(f"trigger {ref}: hydrate must be an `async def` (payload, connection, options)")
+    if kind == "catch_hook" and source not in (None, "catch"):
+        raise RegistryError(f"trigger {ref}: a catch hook's events arrive by the catch source, not {source!r}")
     spec = TriggerSpec(app=app, name=name, title=title, description=description or title, kind=kind,
-                       sample=dict(sample), dedupe_key=dedupe_key, connection=connection)
+                       sample=dict(sample), dedupe_key=dedupe_key, connection=connection,
+                       source="catch" if kind == "catch_hook" else source, event_type=event_type, hydrate=hydrate)
     _add(_TRIGGERS, spec, "trigger", _caller_module())
 
 

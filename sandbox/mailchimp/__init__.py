@@ -1,0 +1,1 @@
+"""Mailchimp Marketing API v3 emulator (docs/connector-mailchimp.md, "Emulator")."""
