@@ -64,22 +64,26 @@ async def run_zaps(
     link: HookName,
     batch_size: Annotated[int, Field(ge=1, le=5000)] = 500,
     max_seconds: Annotated[float, Field(gt=0, le=3600)] = 50,
+    source: Annotated[str, Field(pattern=r"^[a-z0-9-]+$", max_length=32)] = "catch",
 ) -> dict[str, Any]:
-    """Run the zaps listening on a catch hook, once per call the hook received.
+    """Run the zaps listening on a catch hook (or on an app's webhook), once per call received.
 
     Args:
-        link: The catch hook's name (lowercase letters, digits and dashes), e.g. oxiva-to-sheets. Each zap
-            whose trigger is this hook runs for every call it received.
+        link: The catch hook's name (lowercase letters, digits and dashes), e.g. oxiva-to-sheets, or the
+            connection an app's webhook calls came for. Each zap whose trigger is this hook runs for every call
+            it received.
         batch_size: How many received calls to take together, from 1 to 5000.
         max_seconds: How long, in seconds, this run keeps taking new calls before it stops (the ones under
             way are finished; the rest wait for the next run).
+        source: Where the calls came in: catch (a catch hook, the default) or the app whose webhook was
+            called (e.g. okast).
 
     Returns:
         The counts of the run (calls taken, settled, failed and retried later) and, per zap, its runs that
         ended ok, filtered, failed, delayed, unknown or held (the zap is disabled).
     """
     worker = str(flow_run.id or uuid.uuid4())
-    handler = TaskedZapHandler()
+    handler = TaskedZapHandler(source=source)
     report = DrainReport(link=link, worker=worker)
     options = DrainOptions(batch_size=batch_size, max_seconds=max_seconds, linger=LINGER_SECONDS)
     await drain(handler, link, worker, options, report=report)

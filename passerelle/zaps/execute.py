@@ -96,27 +96,52 @@ class ZapRun:
             own, so that it never reuses or blocks a real run's effects).
         skip_delays: Go on past a delay step instead of stopping there (a live test run), recording when it
             would have waited until.
+        hydrate: ``async hydrate(payload) -> dict``: the trigger's data from what was received (the trigger's
+            registered hydrate, its connection bound), recorded as the run's first step ``trigger``.
     """
 
     def __init__(self, zap: Zap, row_id: int, payload: dict[str, Any], received_at: dt.datetime, *,
                  prior: dict[str, str | None] | None = None, connect: Connector | None = None,
                  store_url: str | None = None, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 prefix: str | None = None, skip_delays: bool = False) -> None:
+                 prefix: str | None = None, skip_delays: bool = False,
+                 hydrate: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None) -> None:
         self.zap, self.row_id, self.payload = zap, row_id, payload
         self.received_at, self.prior, self.connect = received_at, dict(prior or {}), connect
-        self.store_url, self.sleep, self.skip_delays = store_url, sleep, skip_delays
+        self.store_url, self.sleep, self.skip_delays, self.hydrate = store_url, sleep, skip_delays, hydrate
         self.prefix = prefix or ledger_prefix(row_id, zap.id)
         self.records: list[StepRecord] = []
         self.calls = 0
 
     async def run(self) -> Outcome:
-        context = {"trigger": self.payload, "steps": {},
-                   "zap": {"id": self.zap.id, "name": self.zap.name, "received_at": self.received_at.isoformat()}}
         try:
+            payload = await self._hydrated()
+            context = {"trigger": payload, "steps": {},
+                       "zap": {"id": self.zap.id, "name": self.zap.name, "received_at": self.received_at.isoformat()}}
             await self._walk(self.zap.steps, "steps", context)
         except Stop as stop:
             return Outcome(stop.status, stop.error, stop.retriable, stop.resume_at, self.records)
         return Outcome("ok", steps=self.records)
+
+    async def _hydrated(self) -> dict[str, Any]:
+        """The trigger's data: the payload as received, or what the trigger's hydrate makes of it (a read: run
+        again by each attempt), recorded as the step ``trigger``."""
+        if self.hydrate is None:
+            return self.payload
+        record = StepRecord("trigger", "trigger", "trigger", "ok", input=mask(self.payload))
+        self.records.append(record)
+        started = time.perf_counter()
+        try:
+            payload = await self.hydrate(self.payload)
+        except ApiError as exc:
+            record.status, record.error = "failed", f"trigger: {exc}"[:2000]
+            raise Stop("failed", record.error, retriable=isinstance(exc, _RETRIABLE)) from None
+        except (KeyError, ValueError, LookupError) as exc:
+            record.status, record.error = "failed", f"trigger: {exc}"[:2000]
+            raise Stop("failed", record.error) from None
+        finally:
+            record.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        record.output = mask(payload)
+        return payload
 
     async def _walk(self, steps: list[Any], prefix: str, context: dict[str, Any]) -> None:
         for i, step in enumerate(steps):

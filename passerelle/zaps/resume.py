@@ -16,7 +16,7 @@ A person decides the rest:
 - :func:`cancel` ends a delayed run, or a failed one waiting for its auto-replay, for good (``cancelled``).
 
 Example:
-    woken = wake_due()            # {"oxiva-to-sheets": 3}: the hooks whose drain has runs to resume
+    woken = wake_due()            # {("catch", "oxiva-to-sheets"): 3}: the links whose drain has runs to resume
     replay(42)                    # run 42 goes on from its failed step at the next drain of its hook
 """
 
@@ -34,7 +34,6 @@ from passerelle.store.engine import session_scope
 from passerelle.store.models import DEAD, DONE, PENDING, InboxEvent, ZapRun
 from passerelle.zaps.runs import ledger_entries, ledger_prefix
 
-SOURCE = "catch"
 REPLAYABLE = ("failed", "unknown", "filtered", "ok", "cancelled")
 CANCELLABLE = ("delayed", "failed")
 
@@ -57,27 +56,29 @@ def _requeue(session, inbox_ids: list[int]) -> None:
                                 claimed_until=None, done_at=None))
 
 
-def wake_due(now: dt.datetime | None = None, url: str | None = None) -> dict[str, int]:
-    """Put back in the inbox the events of the delayed runs and auto-replays due at `now`; returns hook → how
-    many runs go on (the hooks to drain)."""
+def wake_due(now: dt.datetime | None = None, url: str | None = None) -> dict[tuple[str, str], int]:
+    """Put back in the inbox the events of the delayed runs and auto-replays due at `now`; returns (source, link)
+    → how many runs go on (the links to drain)."""
     now = now or _now()
     with session_scope(url) as s:
-        due = s.exec(select(ZapRun.id, ZapRun.inbox_id, ZapRun.link).where(
+        due = s.exec(select(ZapRun.id, ZapRun.inbox_id, ZapRun.source, ZapRun.link).where(
             or_(ZapRun.status == "delayed", and_(ZapRun.status == "failed", ZapRun.retriable)),
             ZapRun.resume_at.is_not(None), ZapRun.resume_at <= now)).all()
-        ids = [run_id for run_id, _, _ in due]
+        ids = [row[0] for row in due]
         for start in range(0, len(ids), 200):  # "due": the next drain runs it, whatever its clock says
             s.execute(update(ZapRun).where(ZapRun.id.in_(ids[start:start + 200])).values(status="due"))
-        _requeue(s, sorted({inbox_id for _, inbox_id, _ in due}))
-        return dict(Counter(link for _, _, link in due))
+        _requeue(s, sorted({row[1] for row in due}))
+        return dict(Counter((source, link) for _, _, source, link in due))
 
 
-def hooks_waiting(now: dt.datetime | None = None, url: str | None = None) -> list[str]:
-    """Catch hooks with events waiting to be drained (a dropped nudge, a replay asked from the CLI)."""
+def links_waiting(sources: list[str], now: dt.datetime | None = None, url: str | None = None
+                  ) -> list[tuple[str, str]]:
+    """(source, link) of the zap sources' links with events waiting to be drained (a dropped nudge, a replay
+    asked from the CLI)."""
     now = now or _now()
     with session_scope(url) as s:
-        return sorted(s.exec(select(InboxEvent.link).distinct().where(
-            InboxEvent.source == SOURCE, InboxEvent.status == PENDING, InboxEvent.next_attempt_at <= now)).all())
+        return sorted(s.exec(select(InboxEvent.source, InboxEvent.link).distinct().where(
+            InboxEvent.source.in_(sources), InboxEvent.status == PENDING, InboxEvent.next_attempt_at <= now)).all())
 
 
 def _read(run_id: int, url: str | None) -> ZapRun:

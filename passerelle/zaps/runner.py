@@ -37,6 +37,7 @@ from passerelle.store.engine import off_loop
 from passerelle.store.inbox import InboxEvent
 from passerelle.zaps import runs
 from passerelle.zaps.execute import Outcome, ZapRun
+from passerelle.zaps.registry import TriggerSpec, UnknownRef, get_trigger
 from passerelle.zaps.spec import Zap, scan_zaps
 
 SOURCE = "catch"
@@ -62,20 +63,44 @@ def _plan_auto_replay(zap: Zap, attempt: int, result: Outcome) -> None:
                     f"attempt {attempt + 1} of {len(zap.auto_replay.after) + 1})")[:2000]
 
 
-def hook_of(zap: Zap) -> str | None:
-    """The catch hook (inbox link) a zap listens on: ``trigger.options.hook``, else the zap's id; None when its
-    trigger is not a catch hook."""
-    if (zap.trigger.app, zap.trigger.event) != ("catch", "hook"):
+def listens_on(zap: Zap) -> tuple[str, str] | None:
+    """Where a zap's events arrive: (inbox source, link). A catch hook's: ("catch", the hook — the trigger's
+    ``options.hook``, else the zap's id); an app's webhook trigger: (its source, the zap's trigger connection).
+    None when the drain does not run its trigger."""
+    app, event, options = zap.trigger.app, zap.trigger.event, zap.trigger.options
+    if (app, event) == ("catch", "hook"):
+        return SOURCE, str(options.get("hook") or zap.id)
+    spec = _trigger_spec(zap)
+    if spec is None or spec.source is None:
         return None
-    return str(zap.trigger.options.get("hook") or zap.id)
+    if spec.kind == "catch_hook":
+        return SOURCE, str(options.get("hook") or zap.id)
+    return (spec.source, zap.trigger.connection) if zap.trigger.connection else None
+
+
+def _trigger_spec(zap: Zap) -> TriggerSpec | None:
+    try:
+        return get_trigger(f"{zap.trigger.app}.{zap.trigger.event}")
+    except UnknownRef:
+        return None
+
+
+def hook_of(zap: Zap) -> str | None:
+    """The link (catch hook, or webhook connection) a zap listens on; None when its trigger is not run."""
+    where = listens_on(zap)
+    return where[1] if where else None
 
 
 def not_run_reason(zap: Zap) -> str | None:
     """Why the drain does not run this zap's trigger (None: it does)."""
-    if hook_of(zap) is not None:
+    if listens_on(zap) is not None:
         return None
-    return (f"trigger {zap.trigger.app}.{zap.trigger.event} is not run by the zap drain yet (only catch.hook "
-            "is); the zap is checked but nothing starts it")
+    spec = _trigger_spec(zap)
+    if spec is not None and spec.source is not None and not zap.trigger.connection:
+        return (f"trigger {spec.ref} arrives by the {spec.source} webhook of a connection: set trigger.connection "
+                "to the connection whose calls start this zap")
+    return (f"trigger {zap.trigger.app}.{zap.trigger.event} is not run by the zap drain yet (catch hooks and apps' "
+            "webhooks are); the zap is checked but nothing starts it")
 
 
 def load_folder(folder: Path | str | None = None) -> tuple[list[Zap], list[str]]:
@@ -115,8 +140,8 @@ class ZapHandler:
     skip_meaning = NO_ZAP
 
     def __init__(self, zaps: list[Zap] | None = None, *, connect: Any = None, store_url: str | None = None,
-                 folder: Path | str | None = None) -> None:
-        self.all_zaps, self.folder, self.store_url = zaps, folder, store_url
+                 folder: Path | str | None = None, source: str = SOURCE) -> None:
+        self.all_zaps, self.folder, self.store_url, self.source = zaps, folder, store_url, source
         self.connect = connect
         self.zaps: list[Zap] = []
         self.problems: list[str] = []
@@ -127,12 +152,31 @@ class ZapHandler:
     async def open(self, link: str) -> AsyncIterator[ZapHandler]:
         if self.all_zaps is None:
             self.all_zaps, self.problems = await asyncio.to_thread(load_folder, self.folder)
-        self.zaps = [z for z in self.all_zaps if hook_of(z) == link]
+        self.zaps = [z for z in self.all_zaps if listens_on(z) == (self.source, link)]
+        self.specs = {z.id: _trigger_spec(z) for z in self.zaps}
         if self.connect is None:
             from connectors.registry import load_connection
 
             self.connect = load_connection
         yield self
+
+    def _takers(self, row: InboxEvent) -> list[Zap]:
+        """The zaps this event starts: all of the link's, but an app trigger takes only its event type."""
+        return [z for z in self.zaps if (spec := self.specs.get(z.id)) is None or spec.event_type is None
+                or spec.event_type == row.event_type]
+
+    def _hydrate(self, zap: Zap) -> Any:
+        spec = self.specs.get(zap.id)
+        if spec is None or spec.hydrate is None:
+            return None
+
+        async def hydrate(payload: dict[str, Any]) -> dict[str, Any]:
+            connection = None
+            if spec.connection and zap.trigger.connection:
+                connection = await self.connect(spec.connection, zap.trigger.connection)
+            return await spec.hydrate(payload, connection, dict(zap.trigger.options))
+
+        return hydrate
 
     def _enabled(self) -> dict[str, bool]:
         flags = runs.zap_flags(url=self.store_url)
@@ -143,7 +187,7 @@ class ZapHandler:
         known = runs.existing_runs([z.id for z in self.zaps], [r.id for r in rows], url=self.store_url)
         works = []
         for row in rows:
-            for zap in self.zaps:
+            for zap in self._takers(row):
                 seen = known.get((zap.id, row.id))
                 works.append(_Work(row, zap, seen.run_id, seen.status, seen.attempts) if seen else _Work(row, zap))
         again = [runs.ledger_prefix(w.row.id, w.zap.id) for w in works if w.status in runs.RUN_AGAIN]
@@ -189,7 +233,7 @@ class ZapHandler:
         mine = {k: v for k, v in prior.items() if k.startswith(prefix)}
         async with gate:
             run = ZapRun(work.zap, work.row.id, work.row.payload, work.row.received_at, prior=mine,
-                         connect=self.connect, store_url=self.store_url)
+                         connect=self.connect, store_url=self.store_url, hydrate=self._hydrate(work.zap))
             try:
                 result = await run.run()
             finally:
@@ -206,7 +250,7 @@ class ZapHandler:
         for row in planned.rows:
             mine = {z.id: results[(z.id, row.id)] for z in self.zaps if (z.id, row.id) in results}
             outcome.done.append(row.id)
-            if not self.zaps:
+            if not self._takers(row):
                 outcome.skipped[NO_ZAP] += 1
                 outcome.effects[event_key(row.id, SKIPPED)] = json.dumps({"reason": NO_ZAP})
                 continue

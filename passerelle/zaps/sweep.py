@@ -1,8 +1,9 @@
 """One sweep of the zaps: wake the delayed runs and auto-replays that are due (resume.wake_due), then drain every
-catch hook that has calls waiting — those just woken, replays a person asked for, and calls whose nudge was
-lost. What the ``zaps-resume`` deployment runs each minute, and ``passerelle zaps run`` runs here.
+link of a zap source (catch hooks, apps' webhooks) that has events waiting — those just woken, replays a person
+asked for, and events whose nudge was lost. What the ``zaps-resume`` deployment runs each minute, and
+``passerelle zaps run`` runs here.
 
-Each hook is drained under its own store lease (``catch-drain:<hook>``): a sweep and an event-triggered
+Each link is drained under its own store lease (``<source>-drain:<link>``): a sweep and an event-triggered
 ``zaps`` run never drain one hook at once; the one that finds the lease taken leaves the hook to the other.
 """
 
@@ -13,19 +14,25 @@ from dataclasses import dataclass, field
 
 from passerelle.engine import DrainOptions, DrainReport, drain
 from passerelle.store.engine import off_loop
-from passerelle.zaps.resume import hooks_waiting, wake_due
-from passerelle.zaps.runner import ZapHandler
+from passerelle.zaps.registry import triggers
+from passerelle.zaps.resume import links_waiting, wake_due
+from passerelle.zaps.runner import SOURCE, ZapHandler
+
+
+def label(source: str, link: str) -> str:
+    """How a drained link is named in reports: the hook for a catch hook, ``source/link`` for an app's webhook."""
+    return link if source == SOURCE else f"{source}/{link}"
 
 
 @dataclass
 class Sweep:
-    """What one sweep did: runs woken per hook, and each hook's drain (its report and handler)."""
+    """What one sweep did: runs woken per link, and each link's drain (its report and handler)."""
 
     woken: dict[str, int] = field(default_factory=dict)
     drains: dict[str, tuple[DrainReport, ZapHandler]] = field(default_factory=dict)
 
     def rows(self) -> list[dict]:
-        """Runs per hook and zap, for a table."""
+        """Runs per link and zap, for a table."""
         found = []
         for hook, (report, handler) in sorted(self.drains.items()):
             for row in handler.summary_rows() or [{"zap": "(none ran)"}]:
@@ -33,15 +40,25 @@ class Sweep:
         return found
 
 
+def zap_sources() -> list[str]:
+    """The inbox sources zaps are started by: catch hooks, and each registered trigger's webhook source."""
+    return sorted({SOURCE} | {t.source for t in triggers() if t.source})
+
+
 async def sweep(worker: str, *, hooks: list[str] | None = None, options: DrainOptions | None = None,
-                handler_factory: Callable[[], ZapHandler] = ZapHandler, store_url: str | None = None) -> Sweep:
-    """Wake what is due, then drain `hooks` (default: every catch hook with calls waiting)."""
-    result = Sweep(woken=await off_loop(store_url, wake_due, url=store_url))
-    todo = hooks if hooks is not None else sorted(set(result.woken) | set(
-        await off_loop(store_url, hooks_waiting, url=store_url)))
-    for hook in todo:
-        handler = handler_factory()
-        report = DrainReport(link=hook, worker=worker)
-        await drain(handler, hook, worker, options, store_url=store_url, report=report)
-        result.drains[hook] = (report, handler)
+                handler_factory: Callable[..., ZapHandler] = ZapHandler, store_url: str | None = None) -> Sweep:
+    """Wake what is due, then drain `hooks` (catch hooks, or ``source/link``; default: every link of a zap source
+    with events waiting)."""
+    woken = await off_loop(store_url, wake_due, url=store_url)
+    result = Sweep(woken={label(*key): n for key, n in woken.items()})
+    if hooks is not None:
+        todo = [tuple(h.split("/", 1)) if "/" in h else (SOURCE, h) for h in hooks]
+    else:
+        waiting = await off_loop(store_url, links_waiting, zap_sources(), url=store_url)
+        todo = sorted(set(woken) | set(waiting))
+    for source, link in todo:
+        handler = handler_factory(source=source)
+        report = DrainReport(link=link, worker=worker)
+        await drain(handler, link, worker, options, store_url=store_url, report=report)
+        result.drains[label(source, link)] = (report, handler)
     return result

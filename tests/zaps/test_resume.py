@@ -98,13 +98,13 @@ async def test_auto_replay_follows_the_zaps_waits_then_leaves_the_run_failed_for
     assert first.retriable and "attempt 2 of 3" in first.error
     assert abs(later(first.resume_at) - later(first.ended_at) - timedelta(minutes=1)) < timedelta(seconds=1)
 
-    assert wake_due(later(first.resume_at)) == {HOOK: 1}
+    assert wake_due(later(first.resume_at)) == {("catch", HOOK): 1}
     await drain_hook(zap)
     second, _ = only_run("sync")
     assert second.attempts == 2 and "attempt 3 of 3" in second.error
     assert abs(later(second.resume_at) - later(second.ended_at) - timedelta(minutes=10)) < timedelta(seconds=1)
 
-    assert wake_due(later(second.resume_at)) == {HOOK: 1}
+    assert wake_due(later(second.resume_at)) == {("catch", HOOK): 1}
     await drain_hook(zap)
     last, _ = only_run("sync")
     assert last.status == "failed" and not last.retriable and last.resume_at is None

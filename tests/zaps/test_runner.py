@@ -209,7 +209,7 @@ async def test_a_run_that_failed_on_an_error_that_may_pass_is_replayed_by_itself
     await drain_hook(zap)  # not due yet: nothing runs
     assert len(target.calls("/flaky/3")) == 3
     assert wake_due(run.resume_at.replace(tzinfo=UTC) - timedelta(seconds=1)) == {}
-    assert wake_due(run.resume_at.replace(tzinfo=UTC) + timedelta(seconds=1)) == {HOOK: 1}
+    assert wake_due(run.resume_at.replace(tzinfo=UTC) + timedelta(seconds=1)) == {("catch", HOOK): 1}
     await drain_hook(zap)
     run, steps = only_run("resume")
     assert run.status == "ok" and run.attempts == 2
