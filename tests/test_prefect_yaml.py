@@ -60,8 +60,8 @@ def test_the_run_form_speaks_to_a_club_manager(deployment):
         assert properties["site"]["pattern"] == "^[0-9]+$"
     elif "zap" in properties:  # zap-test: a zap id
         assert properties["zap"]["pattern"] == "^[a-z0-9][a-z0-9_-]{0,62}$"
-    else:  # zaps-resume runs for every hook: it takes no name at all
-        assert deployment["name"] == "zaps-resume", f"{deployment['name']} names no link, site or zap"
+    else:  # zaps-resume runs for every hook; form-to-crm takes the form itself
+        assert deployment["name"] in ("zaps-resume", "form-to-crm"), f"{deployment['name']} names no link, site or zap"
     for name, prop in properties.items():
         dates = [b for b in prop.get("anyOf", [prop]) if b.get("format") == "date"]
         assert all(b.get("pattern") for b in dates), f"{name}: Prefect does not check `format: date` itself"

@@ -115,7 +115,7 @@ class ZapRun:
     async def run(self) -> Outcome:
         try:
             payload = await self._hydrated()
-            context = {"trigger": payload, "steps": {},
+            context = {"trigger": payload, "steps": {}, "vars": self.zap.settings(),
                        "zap": {"id": self.zap.id, "name": self.zap.name, "received_at": self.received_at.isoformat()}}
             await self._walk(self.zap.steps, "steps", context)
         except Stop as stop:

@@ -111,7 +111,8 @@ def _paths(step: Any, where: str, context: dict[str, Any], records: list[dict[st
 def preview(zap: Zap, event: dict[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
     """{"zap", "status": ok|filtered|failed, "steps": [one record per step reached]}."""
     received = (now or dt.datetime.now(dt.UTC)).isoformat()
-    context = {"trigger": event, "steps": {}, "zap": {"id": zap.id, "name": zap.name, "received_at": received}}
+    context = {"trigger": event, "steps": {}, "vars": zap.settings(),
+               "zap": {"id": zap.id, "name": zap.name, "received_at": received}}
     records: list[dict[str, Any]] = []
     try:
         _walk(zap.steps, "steps", context, records)

@@ -12,6 +12,8 @@ the trigger and every `app.action` against the registry, each action's connectio
 from __future__ import annotations
 
 import datetime as dt
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -148,6 +150,7 @@ def _duration(text: str) -> str:
 
 
 Wait = Annotated[str, AfterValidator(_duration)]
+VAR_ENV_PREFIX = "PASSERELLE_ZAP_VAR_"
 ZAPIER_REPLAY = ("5m", "30m", "1h", "3h", "6h")  # Zapier's autoreplay: 5 tries over about 10 hours
 
 
@@ -174,6 +177,14 @@ class Zap(_Strict):
     trigger: Trigger
     steps: list[Step] = Field(min_length=1)
     auto_replay: AutoReplay = Field(default_factory=AutoReplay)
+    vars: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")], str | int | float | bool | None] = Field(
+        default_factory=dict, description="settings templates read as vars.<name> (a base URL, a list id), each "
+        "overridable by the environment variable PASSERELLE_ZAP_VAR_<NAME>; not for secrets (use a connection)")
+
+    def settings(self, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """``vars`` as templates see them: each value, or ``$PASSERELLE_ZAP_VAR_<NAME>`` when set."""
+        env = os.environ if environ is None else environ
+        return {name: env.get(f"{VAR_ENV_PREFIX}{name.upper()}", value) for name, value in self.vars.items()}
 
     @field_validator("auto_replay", mode="before")
     @classmethod

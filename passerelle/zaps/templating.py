@@ -35,7 +35,7 @@ MAX_SOURCE = 10_000  # characters of one template
 MAX_POWER = 1_000  # largest exponent of `**`
 TIME_LIMIT = 1.0  # seconds per render
 
-VARIABLES = ("trigger", "steps", "zap")
+VARIABLES = ("trigger", "steps", "zap", "vars")
 _FORBIDDEN_NODES = (nodes.Macro, nodes.CallBlock, nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends,
                     nodes.Block)
 _PADDING = {"center", "ljust", "rjust", "zfill", "expandtabs", "format", "format_map"}

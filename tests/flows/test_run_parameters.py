@@ -31,7 +31,8 @@ KEYS = {"link": "default", "site": "4242", "zap": "okast-renewal"}  # what a flo
 # The command a run names when its link or site has no credentials (flows that read none are not listed).
 CONNECT = {"amilia": "`passerelle connect amilia --name {value}`",
            "iadvize": "`passerelle connect iadvize-zendesk --site {value}`"}
-REQUIRED = {"since": "2026-01-01T00:00:00Z"}  # other required parameters, with a value they accept
+REQUIRED = {"since": "2026-01-01T00:00:00Z",  # other required parameters, with a value they accept
+            "event": {"method": "POST", "json": {"email": "lea@example.org", "consent": "no"}}}
 
 
 def key_of(flow: Flow) -> str | None:
@@ -92,7 +93,7 @@ def test_the_flows_with_a_date_parameter_are_known():
     assert {spec["name"]: day_parameters(flow_of(spec)) for spec in SPECS} == {
         "amilia-initial-sync": ["as_of"], "amilia-webhooks": [], "amilia-reconcile": ["as_of"],
         "iadvize-archive": [], "iadvize-backfill": [], "iadvize-escalation-report": ["start", "end"], "zaps": [],
-        "zaps-resume": [], "zap-test": []}
+        "zaps-resume": [], "zap-test": [], "form-to-crm": []}
 
 
 @pytest.mark.parametrize("spec", [s for s in SPECS if day_parameters(flow_of(s))], ids=lambda s: s["name"])

@@ -1,0 +1,1 @@
+"""A generic HTTP target for zaps' ``http.request`` action: a request bin that also keeps JSON documents."""
