@@ -1,5 +1,6 @@
-"""`passerelle apps list|show APP`: the apps a zap may use, with their triggers and actions (the zap registry,
-passerelle/zaps/registry.py; docs/zaps.md "Apps and the registry").
+"""`passerelle apps list|show APP|suspend APP|resume APP`: the apps a zap may use, with their triggers and actions (the
+zap registry, passerelle/zaps/registry.py; docs/zaps.md "Apps and the registry"), and the per-app suspend switch
+(passerelle/zaps/suspend.py: the events of a suspended app's zaps are held, nothing lost, until it is resumed).
 
 Descriptions, samples and field names come from app modules (connectors may be third-party): printed with
 `untrusted` (text, never markup; control characters made visible)."""
@@ -14,7 +15,8 @@ from rich.text import Text
 
 from passerelle.cli.safe_text import untrusted, visible
 
-app = typer.Typer(help="The apps zaps can use: their triggers and actions.", no_args_is_help=True)
+app = typer.Typer(help="The apps zaps can use: their triggers and actions; suspend or resume an app's zaps.",
+                  no_args_is_help=True)
 console = Console()
 
 
@@ -25,26 +27,70 @@ def _load():
     return registry
 
 
+def _suspended() -> set[str]:
+    from passerelle.zaps.suspend import suspended_apps
+
+    try:
+        return suspended_apps()
+    except Exception:  # noqa: BLE001 - a listing of the registry does not need the store
+        return set()
+
+
 @app.command("list")
 def list_apps() -> None:
-    """Every app, one line each: its triggers and its actions."""
+    """Every app, one line each: its triggers and its actions (and SUSPENDED when it is)."""
     registry = _load()
+    suspended = _suspended()
     for name, (triggers, actions) in registry.apps().items():
         line = Text(visible(name), style="bold")
         line.append(f"  triggers: {visible(', '.join(t.ref for t in triggers)) or '-'}")
         line.append(f"  actions: {visible(', '.join(a.ref for a in actions)) or '-'}")
+        if name in suspended:
+            line.append("  SUSPENDED", style="yellow")
         console.print(line)
+
+
+def _known(name: str):
+    registry = _load()
+    apps = registry.apps()
+    if name not in apps:
+        known = ", ".join(apps) or "none"
+        raise typer.BadParameter(f"unknown app {visible(name)!r}; known apps: {known}", param_hint="APP")
+    return apps[name]
+
+
+@app.command("suspend")
+def suspend_app(name: str = typer.Argument(..., metavar="APP", help="the app, e.g. oxiva")) -> None:
+    """Hold the events of the zaps whose trigger is this app's (they are still received and stored) until
+    `apps resume APP`."""
+    from passerelle.zaps.suspend import set_suspended
+
+    _known(name)
+    done = set_suspended(name, True)
+    console.print(untrusted(f"{name} suspended: its zaps' events are received and held, none is run, until "
+                            f"`passerelle apps resume {name}`" if done.changed else f"{name} was already suspended"))
+
+
+@app.command("resume")
+def resume_app(name: str = typer.Argument(..., metavar="APP", help="the app, e.g. oxiva")) -> None:
+    """Run this app's zaps again; the events held meanwhile go back to the inbox, in the order they came."""
+    from passerelle.zaps.suspend import set_suspended
+
+    _known(name)
+    done = set_suspended(name, False)
+    head = f"{name} resumed" if done.changed else f"{name} was not suspended"
+    console.print(untrusted(f"{head}: {done.released} held event{'s' if done.released != 1 else ''} back in the "
+                            "inbox; the next drain runs them"))
 
 
 @app.command("show")
 def show_app(name: str = typer.Argument(..., metavar="APP", help="the app, e.g. http")) -> None:
     """An app's triggers (kind, dedupe key, sample) and actions (input and output fields, idempotent or not)."""
     registry = _load()
-    apps = registry.apps()
-    if name not in apps:
-        known = ", ".join(apps) or "none"
-        raise typer.BadParameter(f"unknown app {visible(name)!r}; known apps: {known}", param_hint="APP")
-    triggers, actions = apps[name]
+    triggers, actions = _known(name)
+    if name in _suspended():
+        console.print(Text(f"suspended: its zaps' events are held until `passerelle apps resume {visible(name)}`",
+                           style="yellow"))
     for spec in triggers:
         console.print(Text("trigger ", style="bold").append(visible(spec.ref)).append(f"  ({spec.kind})"))
         console.print(untrusted(f"  {spec.title}: {spec.description}"))

@@ -179,8 +179,13 @@ class ZapHandler:
         return hydrate
 
     def _enabled(self) -> dict[str, bool]:
+        """Zap id → whether it runs now: switched on (store, else its YAML) and its app not suspended (a
+        suspended app's events are held like a disabled zap's, and run when it is resumed)."""
+        from passerelle.zaps.suspend import holds, suspended_apps
+
         flags = runs.zap_flags(url=self.store_url)
-        return {z.id: flags.get(z.id, z.enabled) for z in self.zaps}
+        suspended = suspended_apps(url=self.store_url)
+        return {z.id: flags.get(z.id, z.enabled) and not holds(z.trigger.app, suspended) for z in self.zaps}
 
     def _plan(self, rows: list[InboxEvent]) -> Planned:
         enabled = self._enabled()

@@ -17,10 +17,10 @@ import re
 import threading
 from typing import Any
 
+from sandbox.budget import RequestBudget
 from sandbox.google_sheets.a1 import Area, RangeError, a1, parse_range, quote_title
 from sandbox.google_sheets.accounts import Tokens, default_account
 from sandbox.google_sheets.document import GoogleError, invalid_argument, parse_document
-from sandbox.budget import RequestBudget
 
 VALUE_INPUT = ("RAW", "USER_ENTERED")
 INSERT_DATA = ("OVERWRITE", "INSERT_ROWS")

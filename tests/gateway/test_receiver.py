@@ -131,7 +131,8 @@ def test_openapi_lists_every_receiver(gateway):
     assert set(spec["paths"]["/hooks/amilia/{link}"]) == {"post"}  # Amilia only POSTs
     catch = spec["paths"]["/hooks/catch/{link}/{token}"]
     assert set(catch) == {"get", "post"} and "415" in catch["post"]["responses"]
-    assert httpx.get(f"{gateway.url}/healthz").json() == {"status": "ok", "sources": ["amilia", "catch", "iadvize"]}
+    assert httpx.get(f"{gateway.url}/healthz").json() == {"status": "ok",
+                                                       "sources": ["amilia", "catch", "iadvize", "okast"]}
 
 
 def test_store_failure_answers_503_and_acknowledges_nothing(gateway, monkeypatch):

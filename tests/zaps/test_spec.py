@@ -180,7 +180,7 @@ def test_template_reading_a_later_or_missing_step(write) -> None:
     assert errors_of(path) == [
         "zaps/okast-renewal.yaml: steps[0].input: step 'b' has not run yet here; a template can only read earlier "
         "steps",
-        "zaps/okast-renewal.yaml: steps[1].input: unknown variable 'tigger' (templates see trigger, steps, zap)",
+        "zaps/okast-renewal.yaml: steps[1].input: unknown variable 'tigger' (templates see trigger, steps, zap, vars)",
         "zaps/okast-renewal.yaml: steps[1].input: no step 'nope' in this zap",
     ]
 

@@ -49,7 +49,7 @@ def test_render_walks_dicts_and_lists() -> None:
     ("Hi {{ trigger.emali }}", "undefined variable: trigger.emali"),
     ("{{ steps.add.tags[5] }}", "undefined variable: steps.add.tags[5]"),
     ("{{ steps.nope.id }}", "undefined variable: steps.nope"),
-    ("{{ nope }}", "undefined variable: nope (templates see trigger, steps, zap)"),
+    ("{{ nope }}", "undefined variable: nope (templates see trigger, steps, zap, vars)"),
 ])
 def test_undefined_variables_are_named(template: str, message: str) -> None:
     with pytest.raises(TemplateUndefined) as info:

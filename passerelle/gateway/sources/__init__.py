@@ -17,15 +17,17 @@ from passerelle.gateway.sources.base import (
 from passerelle.gateway.sources.calls import Answer, Call, call_envelope, query_challenge, url_verification
 from passerelle.gateway.sources.catch import CatchSource
 from passerelle.gateway.sources.iadvize import IadvizeEscalationSource, IadvizeSource
+from passerelle.gateway.sources.okast import OkastSource
 from passerelle.gateway.sources.signatures import HmacSignature, Signature, TwilioSignature
 
 
 def default_sources() -> list[Source]:
-    return [AmiliaSource(), CatchSource(), IadvizeSource()]  # IadvizeSource serves its escalations subpath too
+    return [AmiliaSource(), CatchSource(), IadvizeSource(), OkastSource()]  # IadvizeSource serves its escalations too
 
 
 __all__ = ["AmiliaSource", "Answer", "Call", "CatchSource", "DedupeKey", "FieldKey", "HeaderKey", "HmacSignature",
-           "IadvizeEscalationSource", "IadvizeSource", "InvalidEnvelope", "KnownLink", "NotJson", "Signature",
+           "IadvizeEscalationSource", "IadvizeSource", "InvalidEnvelope", "KnownLink", "NotJson", "OkastSource",
+           "Signature",
            "Source", "SourceError", "TwilioSignature",
            "Unauthorized", "call_envelope", "default_sources", "presented_token", "query_challenge",
            "url_verification", "verify_url_token"]

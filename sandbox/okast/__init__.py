@@ -1,0 +1,1 @@
+"""OKAST emulator: the platform that posts its events (docs/connector-okast.md, "The emulator")."""

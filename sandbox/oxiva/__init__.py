@@ -1,0 +1,1 @@
+"""Oxiva emulator (docs/connector-oxiva.md, "The emulator")."""
