@@ -221,6 +221,35 @@ def run_child(args: list[str], env: dict[str, str], out_path: Path, timeout: flo
     return json.loads(out_path.read_text())
 
 
+def gateway_env(code_root: Path, **extra: str) -> dict[str, str]:
+    """A gateway's environment: no PREFECT_/PASSERELLE_ setting of this shell, `code_root` importable."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PASSERELLE_"))}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(code_root), str(ROOT / "bench")) if p)
+    env.update(extra)
+    return env
+
+
+def start_gateway(code_root: Path, tmp: str, store: str, port: int) -> subprocess.Popen:
+    """`passerelle gateway serve` of the checkout `code_root` on `port`, its store `store`, in its own process."""
+    env = gateway_env(code_root, PASSERELLE_DATABASE_URL=store, PASSERELLE_HOME=tmp,
+                      PREFECT_HOME=f"{tmp}/prefect", PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    log_path = Path(tmp) / "gateway.log"
+    with log_path.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "passerelle.cli.main", "gateway", "serve", "--port",
+                                 str(port), "--log-level", "warning"], cwd=code_root, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the gateway exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the gateway did not start on port {port}; see {log_path}")
+
+
 def machine() -> dict[str, Any]:
     info: dict[str, Any] = {"nproc": os.cpu_count(), "python": platform.python_version(),
                             "platform": platform.platform()}

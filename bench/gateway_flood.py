@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, ROOT, log  # noqa: E402
+from _common import RESULTS, ROOT, gateway_env, log, start_gateway  # noqa: E402
 from webhook_ingest import envelope_body  # noqa: E402
 
 from sandbox.server import free_port  # noqa: E402
@@ -180,35 +180,6 @@ async def _load(args: argparse.Namespace) -> dict[str, Any]:
 
 # ---- the parent -------------------------------------------------------------------------------------
 
-def _env(code_root: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PASSERELLE_"))}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(code_root), str(ROOT / "bench")) if p)
-    env.update(extra)
-    return env
-
-
-def _start_gateway(code_root: Path, tmp: str, store: str, port: int) -> subprocess.Popen:
-    import httpx
-
-    env = _env(code_root, PASSERELLE_DATABASE_URL=store, PASSERELLE_HOME=tmp, PREFECT_HOME=f"{tmp}/prefect",
-               PREFECT_SERVER_ANALYTICS_ENABLED="false")
-    log_path = Path(tmp) / "gateway.log"
-    with log_path.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "passerelle.cli.main", "gateway", "serve", "--port",
-                                 str(port), "--log-level", "warning"], cwd=code_root, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the gateway exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError(f"the gateway did not start on port {port}; see {log_path}")
-
-
 def _runqueue_wait(pid: int) -> float:
     """Seconds the gateway's event-loop thread waited, runnable, for a CPU so far (Linux; 0 elsewhere)."""
     try:
@@ -274,7 +245,7 @@ def main() -> None:
 
         token = create_link("amilia", LINK, url=store)
         port = free_port()
-        gateway = _start_gateway(args.code_root.resolve(), tmp, store, port)
+        gateway = start_gateway(args.code_root.resolve(), tmp, store, port)
         sampler = RssSampler(gateway.pid)
         sampler.start()
         cpu0, wait0 = psutil.Process(gateway.pid).cpu_times(), _runqueue_wait(gateway.pid)
@@ -284,7 +255,7 @@ def main() -> None:
         args.start_at = start_at
         common = ["--port", str(port), "--start-at", repr(start_at), *sys.argv[1:]]
         loads = {role: subprocess.Popen([sys.executable, __file__, "--load", role, *common], cwd=ROOT,
-                                        env=_env(ROOT, BENCH_TOKEN=token), stdout=subprocess.PIPE, text=True)
+                                        env=gateway_env(ROOT, BENCH_TOKEN=token), stdout=subprocess.PIPE, text=True)
                  for role in ("valid", "hostile")}
         result: dict[str, Any] = {}
         log(f"load processes started; the flood runs from {args.quiet:g} s to {args.quiet + args.duration:g} s")

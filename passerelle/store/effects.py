@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -82,6 +83,15 @@ def record_effects(keys: Iterable[str] | Mapping[str, str | None], url: str | No
     details = dict(keys) if isinstance(keys, Mapping) else dict.fromkeys(keys)
     if not details:
         return set()
+    with session_scope(url) as s:
+        return insert_effects(s, details, url=url)
+
+
+def insert_effects(session: Any, details: Mapping[str, str | None], url: str | None = None) -> set[str]:
+    """:func:`record_effects` inside the caller's transaction (`session`), so the effects commit with its other
+    writes. Returns the keys that were new."""
+    if not details:
+        return set()
     now = _now()
     rows = [{"key": k, "done_at": now, "detail": details[k]} for k in sorted(details)]
     # One cached statement executed with many parameter sets (SQLAlchemy's "insertmanyvalues" batches them);
@@ -89,8 +99,7 @@ def record_effects(keys: Iterable[str] | Mapping[str, str | None], url: str | No
     # records one effect per removal.
     table = Effect.__table__
     stmt = _insert_for(url)(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
-    with session_scope(url) as s:
-        return {row[0] for row in s.execute(stmt, rows)}
+    return {row[0] for row in session.execute(stmt, rows)}
 
 
 def effect_details(prefix: str, url: str | None = None) -> dict[str, str | None]:

@@ -4,7 +4,8 @@ effect ledger (docs/zaps.md, "Running zaps"). Prefect-free; the runner (runner.p
 The ledger keys of a run start with ``inbox-<row>:zap:<zap>:`` (runs.ledger_prefix), then the step id:
 
 - ``…:<step>:done`` — the action answered; its detail is the output (secrets masked), reused by a later
-  attempt of the run instead of calling again;
+  attempt of the run instead of calling again (written at once for an action that is not idempotent, with the
+  run's end for one that is: a crash in between only runs the idempotent call again);
 - ``…:<step>:sent-<n>`` — recorded *before* attempt n of an action that is not idempotent is sent;
 - ``…:<step>:unsent-<n>`` — attempt n surely did not take effect (no connection, 429, a 4xx answer).
 
@@ -75,6 +76,7 @@ class Outcome:
     retriable: bool = False  # failed on an error that may pass: the event is tried again later
     resume_at: dt.datetime | None = None
     steps: list[StepRecord] = field(default_factory=list)
+    ledger: dict[str, str | None] = field(default_factory=dict)  # entries to record with the run's end
 
 
 # The ledger write, a module attribute so that a test can make it fail as a killed process would.
@@ -111,6 +113,9 @@ class ZapRun:
         self.prefix = prefix or ledger_prefix(row_id, zap.id)
         self.records: list[StepRecord] = []
         self.calls = 0
+        # The `done` entries of idempotent actions, written with the run's end in one transaction for the batch
+        # (runs.finish_runs): if the process dies first, the action runs again, which is safe for it.
+        self.deferred: dict[str, str | None] = {}
 
     async def run(self) -> Outcome:
         try:
@@ -119,8 +124,8 @@ class ZapRun:
                        "zap": {"id": self.zap.id, "name": self.zap.name, "received_at": self.received_at.isoformat()}}
             await self._walk(self.zap.steps, "steps", context)
         except Stop as stop:
-            return Outcome(stop.status, stop.error, stop.retriable, stop.resume_at, self.records)
-        return Outcome("ok", steps=self.records)
+            return Outcome(stop.status, stop.error, stop.retriable, stop.resume_at, self.records, self.deferred)
+        return Outcome("ok", steps=self.records, ledger=self.deferred)
 
     async def _hydrated(self) -> dict[str, Any]:
         """The trigger's data: the payload as received, or what the trigger's hydrate makes of it (a read: run
@@ -295,7 +300,11 @@ class ZapRun:
                     raise Stop("failed", f"{where}: {type(exc).__name__}: {exc}"[:2000]) from None
                 raise Stop("unknown", f"{where}: {type(exc).__name__} after sending; not sent again") from None
             output = mask(result.model_dump(mode="json"))
-            await ledger_record({f"{key}:done": json.dumps(output, default=str)}, self.store_url)
+            done = {f"{key}:done": json.dumps(output, default=str)}
+            if idempotent:
+                self.deferred.update(done)
+            else:  # at once: a crash must not leave a non-idempotent call looking unsent-or-unknown
+                await ledger_record(done, self.store_url)
             return output
         raise AssertionError("unreachable")  # pragma: no cover
 

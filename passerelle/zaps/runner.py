@@ -228,7 +228,7 @@ class ZapHandler:
         for work in todo + held:
             result = results[(work.zap.id, work.row.id)]
             records.append(runs.RunRecord(work.run_id, result.status, result.error, result.resume_at, result.steps,
-                                          result.retriable))
+                                          result.retriable, result.ledger))
         await off_loop(self.store_url, runs.finish_runs, records, url=self.store_url)
         self._settle(planned, results, outcome)
         return outcome

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, update
+from sqlalchemy import and_, delete, insert, or_, update
 from sqlmodel import select
 
+from passerelle.store.effects import insert_effects
 from passerelle.store.engine import session_scope
 from passerelle.store.models import DEAD, DONE, PENDING, Effect, InboxEvent, ZapRun, ZapState, ZapStepRun
 
@@ -64,6 +65,7 @@ class RunRecord:
     resume_at: datetime | None = None
     steps: list[StepRecord] = field(default_factory=list)
     retriable: bool = False
+    ledger: dict[str, str | None] = field(default_factory=dict)  # effect-ledger entries to record with it
 
 
 # -- enabled / disabled --------------------------------------------------------------------------------
@@ -169,7 +171,8 @@ def open_runs(new: list[dict[str, Any]], again: list[int], url: str | None = Non
 
 
 def finish_runs(records: list[RunRecord], url: str | None = None) -> None:
-    """Write the runs' outcomes and their steps (replacing the steps of an earlier attempt), in one transaction."""
+    """Write the runs' outcomes, their steps (replacing the steps of an earlier attempt) and their ledger entries,
+    in one transaction: a bulk update of the runs by id and one multi-row insert of the steps."""
     if not records:
         return
     now = _now()
@@ -177,12 +180,13 @@ def finish_runs(records: list[RunRecord], url: str | None = None) -> None:
         ids = [r.run_id for r in records]
         for chunk in _chunks(ids):
             s.execute(delete(ZapStepRun).where(ZapStepRun.run_id.in_(chunk)))
-        for record in records:
-            s.execute(update(ZapRun).where(ZapRun.id == record.run_id).values(
-                status=record.status, error=record.error, resume_at=record.resume_at, retriable=record.retriable,
-                ended_at=None if record.status == "held" else now))
-            s.add_all([ZapStepRun(run_id=record.run_id, position=n, **vars(step))
-                       for n, step in enumerate(record.steps)])
+        s.execute(update(ZapRun), [{"id": r.run_id, "status": r.status, "error": r.error, "resume_at": r.resume_at,
+                                    "retriable": r.retriable, "ended_at": None if r.status == "held" else now}
+                                   for r in records])
+        steps = [{"run_id": r.run_id, "position": n, **vars(step)} for r in records for n, step in enumerate(r.steps)]
+        if steps:
+            s.execute(insert(ZapStepRun), steps)
+        insert_effects(s, {k: v for r in records for k, v in r.ledger.items()}, url=url)
 
 
 def list_runs(zap: str | None = None, status: str | None = None, limit: int = 50,

@@ -17,6 +17,7 @@ A missing variable raises `TemplateUndefined` naming its path (`trigger.emali`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import time
 from collections.abc import Iterable, Iterator
@@ -299,20 +300,43 @@ def _plain(value: Any) -> Any:
     raise TemplateRefused(f"the expression gave a {type(value).__name__}, not data (text, number, list, dict)")
 
 
-def render_text(text: str, context: dict[str, Any]) -> Any:
-    """Render one template string: a single expression keeps its type, anything else is text."""
+@functools.lru_cache(maxsize=4096)
+def _expression(expr: str) -> Any:
+    """A compiled single expression, once per text: compiling costs ~1 ms, a drain renders the same few
+    templates for every event."""
+    return ENV.compile_expression(expr, undefined_to_none=False)
+
+
+@functools.lru_cache(maxsize=4096)
+def _template(text: str) -> Any:
+    return ENV.from_string(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _single(text: str) -> str | None:
+    expr = single_expression(text)
+    return None if expr is None else expr.strip()
+
+
+def _wrapped(context: dict[str, Any]) -> dict[str, Any]:
+    return {k: _with_paths(v, k) for k, v in context.items()}
+
+
+def render_text(text: str, context: dict[str, Any], *, wrapped: bool = False) -> Any:
+    """Render one template string: a single expression keeps its type, anything else is text. `wrapped`: the
+    context was already passed through :func:`_wrapped` (render does it once for all the strings of a value)."""
     if not is_template(text):
         return text
     token = _budget.set(_Budget())
     try:
-        ctx = {k: _with_paths(v, k) for k, v in context.items()}
-        expr = single_expression(text)
+        ctx = context if wrapped else _wrapped(context)
+        expr = _single(text)
         if expr is not None:
-            result = _plain(ENV.compile_expression(expr.strip(), undefined_to_none=False)(**ctx))
+            result = _plain(_expression(expr)(**ctx))
             _budget.get().check_time()
             return result
         out, size = [], 0
-        for chunk in ENV.from_string(text).generate(**ctx):
+        for chunk in _template(text).generate(**ctx):
             size += len(chunk)
             _check_size(size, "rendered text")
             _budget.get().check_time()
@@ -336,10 +360,28 @@ def render(value: Any, context: dict[str, Any]) -> Any:
     """Render a step's inputs: every string inside `value` (dicts and lists walked) rendered as a template."""
     if isinstance(value, str):
         return render_text(value, context)
+    if not _has_template(value):
+        return value
+    return _render(value, _wrapped(context))
+
+
+def _has_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return is_template(value)
     if isinstance(value, dict):
-        return {k: render(v, context) for k, v in value.items()}
+        return any(_has_template(v) for v in value.values())
     if isinstance(value, list):
-        return [render(v, context) for v in value]
+        return any(_has_template(v) for v in value)
+    return False
+
+
+def _render(value: Any, ctx: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        return render_text(value, ctx, wrapped=True)
+    if isinstance(value, dict):
+        return {k: _render(v, ctx) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render(v, ctx) for v in value]
     return value
 
 

@@ -19,8 +19,11 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import weakref
+from collections import OrderedDict
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -29,6 +32,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from connectors._http.client import tls_context
 from connectors._http.errors import (
     ApiError,
     AuthError,
@@ -207,26 +211,52 @@ async def _send(inputs: HttpRequestInput, url: httpx.URL, address: Any, method: 
     extensions = {"sni_hostname": url.host} if url.scheme == "https" and ssrf.literal_address(url.host) is None \
         else {}
     where = {"vendor": url.host, "method": method, "path": url.path}
-    async with httpx.AsyncClient(trust_env=False, follow_redirects=False, timeout=inputs.timeout) as client:
-        req = client.build_request(method, pinned, headers=wire_headers, extensions=extensions, **kwargs)
-        try:
-            response = await client.send(req, stream=True)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TransportError(message=f"no connection ({type(exc).__name__})", **where) from None
-        except httpx.TransportError as exc:  # sent, or partly sent, and no answer
-            text = f"no answer arrived ({type(exc).__name__})"
-            raise (TransportError if idempotent else OutcomeUnknown)(message=text, **where) from None
-        try:
-            content, truncated = await _read_capped(response, inputs.max_response_bytes)
-        except httpx.TransportError as exc:
-            raise (TransportError if idempotent else OutcomeUnknown)(
-                message=f"the answer broke off ({type(exc).__name__})", status=response.status_code, **where) \
-                from None
-        finally:
-            await response.aclose()
+    client = _pooled_client(url, address)
+    req = client.build_request(method, pinned, headers=wire_headers, extensions=extensions,
+                               timeout=inputs.timeout, **kwargs)
+    try:
+        response = await client.send(req, stream=True)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise TransportError(message=f"no connection ({type(exc).__name__})", **where) from None
+    except httpx.TransportError as exc:  # sent, or partly sent, and no answer
+        text = f"no answer arrived ({type(exc).__name__})"
+        raise (TransportError if idempotent else OutcomeUnknown)(message=text, **where) from None
+    try:
+        content, truncated = await _read_capped(response, inputs.max_response_bytes)
+    except httpx.TransportError as exc:
+        raise (TransportError if idempotent else OutcomeUnknown)(
+            message=f"the answer broke off ({type(exc).__name__})", status=response.status_code, **where) \
+            from None
+    finally:
+        await response.aclose()
     if response.status_code not in inputs.expected_statuses and response.status_code not in _REDIRECTS:
         _raise_for_status(response, content, idempotent, where)
     return response, content, truncated
+
+
+_POOL_SIZE = 64  # kept clients per event loop: one per (scheme, checked address, port, host name)
+_POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, OrderedDict[tuple, httpx.AsyncClient]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _pooled_client(url: httpx.URL, address: Any) -> httpx.AsyncClient:
+    """A keep-alive client for one checked target, kept per event loop: a drain sends thousands of calls to the
+    same few hosts, and a new client per call paid a TCP (and TLS) handshake and loaded the CA bundle each time.
+    The key holds the address the guard checked and the host name (Host, SNI): a kept connection only ever goes
+    where the guard said it may, with the name it was opened for."""
+    pool = _POOLS.setdefault(asyncio.get_running_loop(), OrderedDict())
+    key = (url.scheme, str(address), url.port, url.host)
+    client = pool.get(key)
+    if client is None or client.is_closed:
+        client = httpx.AsyncClient(trust_env=False, follow_redirects=False, verify=tls_context(),
+                                   limits=httpx.Limits(max_connections=32, max_keepalive_connections=16,
+                                                       keepalive_expiry=30))
+        pool[key] = client
+        while len(pool) > _POOL_SIZE:
+            _, oldest = pool.popitem(last=False)
+            asyncio.get_running_loop().create_task(oldest.aclose())
+    pool.move_to_end(key)
+    return client
 
 
 async def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool]:
