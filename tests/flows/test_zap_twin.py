@@ -69,3 +69,26 @@ async def test_the_yaml_zap_and_its_python_twin_make_the_same_requests_and_conta
                                                "source": "website-form"},
         "/contacts/jean.roy@example.com": {"email": "jean.roy@example.com", "first_name": "Jean", "last_name": "",
                                            "message": "", "source": "website-form"}}
+
+
+async def test_any_registered_action_runs_as_a_prefect_task_from_a_flow(sandbox, crm):
+    from prefect import flow
+
+    from tasks.actions.apps import run_action
+
+    @flow
+    async def upsert(email: str) -> dict:
+        return await run_action("http.request", {"method": "PUT", "url": f"{sandbox.vendor_url('requestbin')}"
+                                                 f"/tasks/contacts/{email}", "body": {"email": email}})
+
+    out = await upsert("lea@example.org")
+    assert out["status"] == 201 and out["body"]["email"] == "lea@example.org"
+    _, contacts = bin_of(sandbox, "tasks")
+    assert contacts == {"/contacts/lea@example.org": {"email": "lea@example.org"}}
+
+    @flow
+    async def needs_one() -> dict:
+        return await run_action("slack.send_message", {"text": "hello"})
+
+    state = await needs_one(return_state=True)
+    assert state.is_failed() and "connection: slack.send_message needs a slack connection" in state.message
