@@ -120,13 +120,17 @@ async def resume_zaps(
     result = await sweep(worker, options=options, handler_factory=TaskedZapHandler)
     rows = result.rows()
     woken = sum(result.woken.values())
-    message = (f"{woken} run(s) woken; {len(result.drains)} hook(s) drained"
-               + (f": {', '.join(sorted(result.drains))}" if result.drains else ""))
+    message = (f"{sum(result.started.values())} event(s) started by schedules and polls; {woken} run(s) woken; "
+               f"{len(result.drains)} hook(s) drained" + (f": {', '.join(sorted(result.drains))}" if result.drains
+                                                          else ""))
+    for problem in result.problems:
+        get_run_logger().warning("Not started: %s", problem)
     if result.drains:
         await acreate_table_artifact(key="zaps-resume", table=rows,
                                      description=f"**Zap runs resumed.** {message}.")
     get_run_logger().info(message)
-    return Completed(message=message, data={"woken": result.woken, "runs": rows})
+    return Completed(message=message, data={"woken": result.woken, "started": result.started,
+                                            "problems": result.problems, "runs": rows})
 
 
 def _fenced(value: Any) -> str:

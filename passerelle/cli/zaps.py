@@ -209,6 +209,11 @@ def run(
     if result.woken:
         woken = ", ".join(f"{n} run(s) of hook {h}" for h, n in sorted(result.woken.items()))
         console.print(untrusted(f"woken: {woken}"))
+    if result.started:
+        started = ", ".join(f"{n} event(s) for {h}" for h, n in sorted(result.started.items()))
+        console.print(untrusted(f"started by a schedule or a poll: {started}"))
+    for problem in result.problems:
+        console.print(untrusted(f"not started: {problem}", style="red"))
     if not result.drains:
         console.print(untrusted("no hook has calls waiting", style="yellow"))
     for name, (report, handler) in sorted(result.drains.items()):

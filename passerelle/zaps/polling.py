@@ -34,7 +34,7 @@ from passerelle.zaps.registry import trigger
 
 PREFIX = "poll:"
 
-trigger("http", "poll", title="New item in a list (polling)", kind="polling",
+trigger("http", "poll", title="New item in a list (polling)", kind="polling", source="poll",
         sample={"id": 42, "name": "Léa Tremblay", "email": "lea@example.org", "created_at": "2026-11-27T09:00:00Z"},
         dedupe_key="id",
         description="Polls a URL with GET on a schedule; the answer is a JSON list (or a list under items_path). "

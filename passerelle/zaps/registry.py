@@ -266,10 +266,14 @@ def _register_platform_triggers() -> None:
             "payload).")
     trigger("schedule", "cron", title="On a cron schedule", kind="schedule",
             sample={"scheduled_at": "2026-11-27T09:00:00+00:00", "cron": "0 9 * * 1-5", "timezone": "UTC"},
-            description="Runs at each time of a cron expression in a time zone (a Prefect schedule).")
+            source="schedule",
+            description="Runs at each time of a cron expression (options.cron) in a time zone (options.timezone, "
+            "default UTC), checked each minute by the zaps-resume deployment.")
     trigger("schedule", "interval", title="Every N seconds", kind="schedule",
             sample={"scheduled_at": "2026-11-27T09:15:00+00:00", "interval_seconds": 900},
-            description="Runs every interval (a Prefect schedule).")
+            source="schedule",
+            description="Runs every options.interval_seconds (≥ 60), checked each minute by the zaps-resume "
+            "deployment.")
 
 
 _APP_MODULES = ("passerelle.zaps.polling",)  # modules outside the scanned packages that register

@@ -75,6 +75,8 @@ def listens_on(zap: Zap) -> tuple[str, str] | None:
         return None
     if spec.kind == "catch_hook":
         return SOURCE, str(options.get("hook") or zap.id)
+    if spec.kind in ("schedule", "polling"):  # started by the sweep (starters.py), one link per zap
+        return spec.source, zap.id
     return (spec.source, zap.trigger.connection) if zap.trigger.connection else None
 
 
@@ -99,8 +101,8 @@ def not_run_reason(zap: Zap) -> str | None:
     if spec is not None and spec.source is not None and not zap.trigger.connection:
         return (f"trigger {spec.ref} arrives by the {spec.source} webhook of a connection: set trigger.connection "
                 "to the connection whose calls start this zap")
-    return (f"trigger {zap.trigger.app}.{zap.trigger.event} is not run by the zap drain yet (catch hooks and apps' "
-            "webhooks are); the zap is checked but nothing starts it")
+    return (f"trigger {zap.trigger.app}.{zap.trigger.event} is not run by the zap drain (catch hooks, apps' webhooks, "
+            "schedules and polls are); the zap is checked but nothing starts it")
 
 
 def load_folder(folder: Path | str | None = None) -> tuple[list[Zap], list[str]]:

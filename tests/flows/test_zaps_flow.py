@@ -95,7 +95,7 @@ async def test_the_resume_flow_runs_the_calls_left_waiting_and_the_delays_that_c
     assert [r["body"]["email"] for r in target.calls("/contacts")] == ["c@example.org"]
 
     again = await resume_zaps(max_seconds=20)  # nothing waiting, nothing due: nothing runs
-    assert again == {"woken": {}, "runs": []} and len(target.calls("/contacts")) == 1
+    assert again == {"woken": {}, "started": {}, "problems": [], "runs": []} and len(target.calls("/contacts")) == 1
 
 
 async def test_the_zap_test_flow_renders_a_zap_against_an_event_calling_nothing(target):
