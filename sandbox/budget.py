@@ -50,3 +50,21 @@ class RequestBudget:
             return float(max(1, math.ceil(wait))) if self.window_seconds >= 1 else float(self.window_seconds)
         self.used += 1
         return None
+
+
+def add_rate_limit_routes(control: Any, title: str, state: Any) -> None:
+    """``GET|PUT /rate-limit`` on a vendor's control router: read and set `state.budget` under `state.lock`."""
+    from fastapi import Body, HTTPException
+
+    @control.get("/rate-limit", summary=f"{title}'s request budget and its use")
+    def get_rate_limit() -> dict[str, Any]:
+        with state.lock:
+            return state.budget.describe()
+
+    @control.put("/rate-limit", summary=f"Set {title}'s request budget per window (per_minute null: off)")
+    def put_rate_limit(settings: dict[str, Any] = Body(...)) -> dict[str, Any]:
+        with state.lock:
+            try:
+                return state.budget.set(**settings)
+            except (TypeError, ValueError) as exc:
+                raise HTTPException(422, str(exc)) from exc

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Body, HTTPException, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
+from sandbox.budget import add_rate_limit_routes
 from sandbox.core import JSONAnswer, Vendor
 from sandbox.google_sheets.accounts import GOOGLE_TOKEN_URI, READ_SCOPES, WRITE_SCOPES, generate_account, key_file
 from sandbox.google_sheets.document import GoogleError, OAuthError, invalid_argument, parse_account
@@ -155,18 +156,7 @@ def make_control(state: SheetsState) -> APIRouter:
         with state.lock:
             return {"expired": state.tokens.expire()}
 
-    @control.get("/rate-limit", summary="The Sheets API request budget and its use")
-    def get_rate_limit() -> dict[str, Any]:
-        with state.lock:
-            return state.budget.describe()
-
-    @control.put("/rate-limit", summary="Set the Sheets API request budget per window (per_minute null: off)")
-    def put_rate_limit(settings: dict[str, Any] = Body(...)) -> dict[str, Any]:
-        with state.lock:
-            try:
-                return state.budget.set(**settings)
-            except (TypeError, ValueError) as exc:
-                raise HTTPException(422, str(exc)) from exc
+    add_rate_limit_routes(control, "the Sheets API", state)
 
     return control
 

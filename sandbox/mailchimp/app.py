@@ -13,10 +13,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
+from sandbox.budget import add_rate_limit_routes
 from sandbox.core import JSONAnswer, Vendor
 from sandbox.mailchimp.document import MailchimpError, invalid
 from sandbox.mailchimp.state import MailchimpState
@@ -150,18 +151,7 @@ def make_control(state: MailchimpState) -> APIRouter:
     headers; the emulator's budget is a simpler stand-in that also sends `Retry-After`."""
     control = APIRouter()
 
-    @control.get("/rate-limit", summary="Mailchimp's request budget and its use")
-    def get_rate_limit() -> dict[str, Any]:
-        with state.lock:
-            return state.budget.describe()
-
-    @control.put("/rate-limit", summary="Set Mailchimp's request budget per window (per_minute null: off)")
-    def put_rate_limit(settings: dict[str, Any] = Body(...)) -> dict[str, Any]:
-        with state.lock:
-            try:
-                return state.budget.set(**settings)
-            except (TypeError, ValueError) as exc:
-                raise HTTPException(422, str(exc)) from exc
+    add_rate_limit_routes(control, "Mailchimp", state)
 
     return control
 

@@ -13,10 +13,11 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
+from sandbox.budget import add_rate_limit_routes
 from sandbox.core import JSONAnswer, Vendor
 from sandbox.twilio.document import SID, TwilioError, bad_request, not_found
 from sandbox.twilio.state import API, TwilioState
@@ -149,18 +150,7 @@ def make_control(state: TwilioState) -> APIRouter:
     """`/_sandbox/twilio/rate-limit`: a request budget per window, answered 429 (code 20429) with Retry-After."""
     control = APIRouter()
 
-    @control.get("/rate-limit", summary="Twilio's request budget and its use")
-    def get_rate_limit() -> dict[str, Any]:
-        with state.lock:
-            return state.budget.describe()
-
-    @control.put("/rate-limit", summary="Set Twilio's request budget per window (per_minute null: off)")
-    def put_rate_limit(settings: dict[str, Any] = Body(...)) -> dict[str, Any]:
-        with state.lock:
-            try:
-                return state.budget.set(**settings)
-            except (TypeError, ValueError) as exc:
-                raise HTTPException(422, str(exc)) from exc
+    add_rate_limit_routes(control, "Twilio", state)
 
     return control
 

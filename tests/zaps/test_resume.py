@@ -14,33 +14,18 @@ import pytest
 import yaml
 
 from passerelle.engine import DrainOptions, drain
-from passerelle.settings import reset_settings_cache
 from passerelle.store.inbox import list_events
-from passerelle.zaps import execute, ssrf
+from passerelle.zaps import execute
 from passerelle.zaps.resume import RunRefused, cancel, mark_done, replay, wake_due
 from passerelle.zaps.runner import FOLDER_ENV, ZapHandler
 from passerelle.zaps.runs import get_run, list_runs
-from tests.zaps.runner_support import Target, catch_calls, make_zap
+from tests.zaps.runner_support import catch_calls, make_zap
 
 QUICK = DrainOptions(batch_size=50, max_seconds=20, linger=0.1, poll=0.05)
 HOOK = "renewals"
 
 
-@pytest.fixture(autouse=True)
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("PASSERELLE_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("PASSERELLE_DATABASE_URL", raising=False)
-    monkeypatch.setenv(ssrf.ALLOW_NETWORKS_ENV, "127.0.0.1/32")
-    monkeypatch.setattr(execute, "RETRY_BASE_SECONDS", 0.01)
-    reset_settings_cache()
-    yield
-    reset_settings_cache()
-
-
-@pytest.fixture
-def target():
-    with Target() as server:
-        yield server
+pytestmark = pytest.mark.usefixtures("zap_store")
 
 
 async def drain_hook(*zaps):

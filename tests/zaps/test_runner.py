@@ -10,34 +10,19 @@ from datetime import UTC, timedelta
 import pytest
 
 from passerelle.engine import DrainOptions, drain
-from passerelle.settings import reset_settings_cache
 from passerelle.store.effects import effect_details
 from passerelle.store.inbox import list_events, stats
-from passerelle.zaps import execute, ssrf
+from passerelle.zaps import execute
 from passerelle.zaps.resume import wake_due
 from passerelle.zaps.runner import ZapHandler
 from passerelle.zaps.runs import get_run, list_runs, set_enabled
-from tests.zaps.runner_support import Target, catch_calls, make_zap
+from tests.zaps.runner_support import catch_calls, make_zap
 
 QUICK = DrainOptions(batch_size=50, max_seconds=20, linger=0.1, poll=0.05)
 HOOK = "signups"
 
 
-@pytest.fixture(autouse=True)
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("PASSERELLE_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("PASSERELLE_DATABASE_URL", raising=False)
-    monkeypatch.setenv(ssrf.ALLOW_NETWORKS_ENV, "127.0.0.1/32")
-    monkeypatch.setattr(execute, "RETRY_BASE_SECONDS", 0.01)
-    reset_settings_cache()
-    yield
-    reset_settings_cache()
-
-
-@pytest.fixture
-def target():
-    with Target() as server:
-        yield server
+pytestmark = pytest.mark.usefixtures("zap_store")
 
 
 async def drain_hook(*zaps, hook: str = HOOK):

@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from passerelle.engine import DrainOptions, drain
-from passerelle.settings import reset_settings_cache
 from passerelle.store.inbox import list_events
 from passerelle.zaps import ssrf
 from passerelle.zaps.runner import ZapHandler, listens_on
@@ -22,14 +21,7 @@ QUICK = DrainOptions(batch_size=50, max_seconds=20, linger=0.1, poll=0.05)
 NOW = dt.datetime(2026, 11, 27, 14, 0, 30, tzinfo=dt.UTC)  # a Friday
 
 
-@pytest.fixture(autouse=True)
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("PASSERELLE_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("PASSERELLE_DATABASE_URL", raising=False)
-    monkeypatch.setenv(ssrf.ALLOW_NETWORKS_ENV, "127.0.0.1/32")
-    reset_settings_cache()
-    yield
-    reset_settings_cache()
+pytestmark = pytest.mark.usefixtures("zap_store")
 
 
 def zap(zap_id: str, app: str, event: str, options: dict, steps: list | None = None):
