@@ -98,6 +98,7 @@ def demo(
     rerun: bool = typer.Option(True, help="run the sync a second time to show it changes nothing"),
     webhooks: bool = typer.Option(True, help="then fire a burst of Amilia webhooks through the gateway"),
     iadvize: bool = typer.Option(True, help="then archive iAdvize conversations into Zendesk, some escalated"),
+    zaps: bool = typer.Option(True, help="then run the example zaps of zaps/ against the sandbox"),
 ) -> None:
     """Run the Amilia → Cyberimpact initial sync against the sandbox and print its summary, then archive
     iAdvize conversations into Zendesk."""
@@ -145,6 +146,10 @@ def demo(
             from passerelle.cli.demo_iadvize import iadvize_demo
 
             iadvize_demo(console, sandbox.url)
+        if zaps:
+            from passerelle.cli.demo_zaps import run_zap_examples
+
+            run_zap_examples(sandbox.url, console)
     console.print(f"\nThe demo's store and Prefect are in {home}. To browse these runs in the Prefect UI "
                   f"(run names, progress, the artifacts explaining each count), run:", markup=False,
                   highlight=False)

@@ -180,7 +180,7 @@ def parse_document(document: dict[str, Any]) -> dict[str, Any]:
     if len(emails) != len(set(emails)):
         raise ValueError("user e-mails must be unique (case-insensitive)")
     fields = _with_ids("ticket field", [parse_field(f) for f in _list(document, "ticket_fields")]
-                       if "ticket_fields" in document else default_fields())
+                       if "ticket_fields" in document else [parse_field(f) for f in default_fields()])
     field_ids = {f["id"] for f in fields}
     forms = _with_ids("ticket form", [parse_form(f, field_ids) for f in _list(document, "ticket_forms")]
                       if "ticket_forms" in document else

@@ -223,3 +223,12 @@ def test_state_round_trips_and_bad_documents_are_named(sb: Control) -> None:
                        ({"account": {"rate_limit_per_minute": -1}}, "rate_limit_per_minute")):
         answer = sb.http.put("/_sandbox/zendesk/state", json=bad)
         assert answer.status_code == 422 and words in answer.json()["detail"]
+
+
+async def test_a_ticket_is_created_against_the_default_account_after_a_reset(sb: Control) -> None:
+    """The default state's system ticket fields go through the same parsing as loaded ones (they once lacked their
+    `system` flag, and every create answered 500)."""
+    sb.reset()
+    async with client(sb) as zendesk:
+        created = await zendesk.create_ticket({"subject": "Hello", "comment": {"body": "First words"}})
+    assert created["id"] >= 1 and created["subject"] == "Hello"

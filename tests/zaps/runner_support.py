@@ -4,6 +4,7 @@ The target (127.0.0.1, a real socket) records every request and answers by path:
 - `/contacts` (POST): 201 `{"id": <n>, "email": <body.email>}`, n counting from 1;
 - `/status/<code>`: that status with `{"error": "status <code>"}`;
 - `/flaky/<k>` (any method): 503 the first k calls, then 200 `{"ok": true, "calls": <n>}`;
+- `/slow/<ms>/…`: waits ms before it records the call and answers (requests are then in completion order);
 - anything else: 200 `{"path", "method", "body"}`.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -38,6 +40,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         body = json.loads(raw) if raw else None
         server = self.server
+        if self.path.startswith("/slow/"):  # /slow/<ms>/…: answer after ms, recorded then (completion order)
+            time.sleep(int(self.path.split("/")[2]) / 1000)
         with server.lock:
             server.requests.append({"method": self.command, "path": self.path, "body": body,
                                     "headers": {k.lower(): v for k, v in self.headers.items()}})

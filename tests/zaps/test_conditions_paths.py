@@ -70,10 +70,10 @@ def _steps(result: dict) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize(("query", "branch", "row"), [
-    ({"id": "11", "sticket_id": "810"}, "ticket", ["11", "810"]),
-    ({"id": "11", "ccom_id": "52"}, "activity", ["11", "52"]),
-    ({"id": "11", "cocom_id": "52"}, "activity", ["11", "52"]),
-    ({"id": "11"}, "client", ["11"]),
+    ({"id": "11", "sticket_id": "810"}, "ticket", ["ticket", "11", "810"]),
+    ({"id": "11", "ccom_id": "52"}, "activity", ["activité", "11", "52"]),
+    ({"id": "11", "cocom_id": "52"}, "activity", ["activité", "11", "52"]),
+    ({"id": "11"}, "client", ["client", "11"]),
 ])
 def test_oxiva_paths_route_each_payload_to_its_sheet(query: dict, branch: str, row: list) -> None:
     zap = load_zap(ROOT / "zaps" / "oxiva-to-sheets.yaml")
@@ -84,9 +84,9 @@ def test_oxiva_paths_route_each_payload_to_its_sheet(query: dict, branch: str, r
     assert route["chosen"] == [branch]
     action = result["steps"][2]
     sheet = {"ticket": "Tickets", "activity": "Activités", "client": "Clients"}[branch]
-    assert action["inputs"]["url"] == f"https://sheets.googleapis.com/v4/spreadsheets/OXIVA_SHEET_ID/values/{sheet}!A1:append"
-    assert action["inputs"]["method"] == "POST" and action["idempotent"] is False
-    assert action["inputs"]["body"] == {"values": [[*row, "2026-11-27T10:00:00-05:00"]]}
+    assert action["action"] == "google_sheets.append_row" and action["idempotent"] is False
+    assert action["inputs"] == {"spreadsheet_id": "1PasserelleSandboxSpreadsheet000000000000000", "range": sheet,
+                                "values": [*row, "2026-11-27 16:00:00"]}  # received, Paris time
     assert len(result["steps"]) == 3  # the other branches' steps did not run
 
 
@@ -121,18 +121,19 @@ def test_paths_all_mode_runs_every_matching_branch() -> None:
 
 def test_okast_renewal_filter_format_delay_and_typed_outputs() -> None:
     zap = load_zap(ROOT / "zaps" / "okast-renewal.yaml")
-    event = {"json": {"event": "new_subscription", "subscription": {"id": 981, "period": "yearly",
-                                                                     "created_at": "2026-01-15T09:30:00Z"},
-                      "user": {"email": "lea@example.fr", "first_name": ""}}}
+    event = {"event": "new_subscription", "user": {"email": "lea@example.fr", "first_name": "Léa"},
+             "offer": {"name": "Abonnement annuel", "kind": "subscription", "period": "yearly"},
+             "started_at": "2026-01-15T09:30:00Z", "renews_at": "2027-01-15T09:30:00Z"}
     result = preview(zap, event)
     assert result["status"] == "ok"
     by_id = {r["id"]: r for r in result["steps"]}
     assert by_id["remind_on"]["output"] == "2027-01-14T10:30:00+01:00"  # 364 days later, Paris time
     assert by_id["wait"]["until"] == "2027-01-14T10:30:00+01:00"
-    assert by_id["send"]["inputs"]["body"] == {"to": "lea@example.fr", "subject": "Your subscription renews soon",
-                                               "text": "Hello there, your annual subscription renews on 2027-01-14."}
-    assert by_id["send"]["inputs"]["headers"] == {"Idempotency-Key": "okast-renewal-981"}
-    monthly = {"json": {**event["json"], "subscription": {**event["json"]["subscription"], "period": "monthly"}}}
+    assert by_id["send"]["action"] == "smtp.send_email" and by_id["send"]["idempotent"] is False
+    assert by_id["send"]["inputs"]["to"] == "lea@example.fr"
+    assert by_id["send"]["inputs"]["subject"] == "Votre abonnement « Abonnement annuel » se renouvelle le 15/01/2027"
+    assert by_id["send"]["inputs"]["text"].startswith("Bonjour Léa,")
+    monthly = {**event, "offer": {**event["offer"], "period": "monthly"}}
     result = preview(zap, monthly)
     assert result["status"] == "filtered" and _steps(result) == [("steps[0]", "annual")]
     assert result["steps"][0]["passed"] is False
@@ -140,7 +141,7 @@ def test_okast_renewal_filter_format_delay_and_typed_outputs() -> None:
 
 def test_a_missing_field_fails_the_step_that_reads_it() -> None:
     zap = load_zap(ROOT / "zaps" / "okast-renewal.yaml")
-    result = preview(zap, {"json": {"event": "new_subscription", "subscription": {"period": "year"}}})
+    result = preview(zap, {"event": "new_subscription", "offer": {"kind": "subscription", "period": "yearly"}})
     assert result["status"] == "failed"
     assert result["steps"][-1] == {"step": "steps[1]", "id": "remind_on", "type": "format",
-                                   "error": "undefined variable: trigger.json.subscription.created_at"}
+                                   "error": "undefined variable: trigger.started_at"}

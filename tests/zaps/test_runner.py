@@ -238,3 +238,19 @@ async def test_calls_to_a_hook_no_zap_listens_on_are_done_and_other_hooks_zaps_d
     report, _ = await drain_hook(signup_zap(target.base), hook="elsewhere")
     assert report.skipped == {"no enabled or disabled zap listens on this hook": 1}
     assert target.requests == [] and list_runs() == []
+
+
+async def test_one_entitys_events_run_in_the_order_they_came_while_others_run_alongside(target):
+    """A batch runs many events at once, but never two of one entity out of order (an OKAST user's events)."""
+    from passerelle.store.inbox import Delivery, store_deliveries
+
+    url = target.base + "/slow/{{ trigger.wait }}/users/{{ trigger.user }}"
+    zap = make_zap("ordered", [{"id": "put", "type": "action", "action": "http.request",
+                                "inputs": {"method": "PUT", "url": url, "body": {"n": "{{ trigger.n }}"}}}], hook=HOOK)
+    # Each user's first event is slow to answer: run alongside the others, it would complete after them.
+    store_deliveries([Delivery("catch", HOOK, f"e{n}", "catch_hook", f"user:{n % 3}",
+                               {"user": n % 3, "n": n, "wait": 300 if n < 3 else 0}) for n in range(30)])
+    await drain_hook(zap)
+    for user in range(3):
+        sent = [r["body"]["n"] for r in target.requests if r["path"].endswith(f"/users/{user}")]
+        assert sent == sorted(sent) and len(sent) == 10, sent

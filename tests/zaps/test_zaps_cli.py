@@ -74,7 +74,7 @@ def test_test_with_an_event_file_renders_and_calls_nothing(folder: Path, tmp_pat
     body, last = result.output.rsplit("\n}\n", 1)
     rendered = json.loads(body + "\n}")
     assert rendered["status"] == "ok" and rendered["steps"][1]["chosen"] == ["activity"]
-    assert rendered["steps"][2]["inputs"]["body"]["values"][0][:2] == ["11", "52"]
+    assert rendered["steps"][2]["inputs"]["values"][1:3] == ["11", "52"]
     assert last == "oxiva-to-sheets: ok (nothing was called)\n"
 
 
