@@ -258,3 +258,19 @@ def test_the_patch_leaves_the_original_schema_alone() -> None:
     before = copy.deepcopy(oas()["components"]["schemas"]["TicketCreateInput"])
     body_schema(oas()["paths"]["/api/v2/tickets"]["post"])
     assert oas()["components"]["schemas"]["TicketCreateInput"] == before
+
+
+@pytest.mark.parametrize("inputs", [
+    {"comment_body": "Password reset asked"},
+    {"subject": "Password reset: lea@x.org", "comment_body": "<p>Reset</p>", "comment_html": True,
+     "comment_public": False, "requester_email": "lea@x.org", "requester_name": "Léa", "priority": "high",
+     "type": "task", "tags": ["okast", "password"], "external_id": "okast-42", "custom_fields": {360002: "web"}},
+])
+def test_the_zendesk_create_ticket_action_sends_oas_tickets(inputs: dict[str, Any]) -> None:
+    """The zap action `zendesk.create_ticket` (connectors/zendesk/zap.py) builds its own ticket object: each shape
+    it produces is a `POST /api/v2/tickets` body the OAS takes (requester patched as above)."""
+    from connectors.zendesk.zap import CreateTicketInput
+
+    request = httpx.Request("POST", f"{BASE}/api/v2/tickets.json",
+                            json={"ticket": CreateTicketInput.model_validate(inputs).ticket()})
+    assert check(request) == "POST /api/v2/tickets"
