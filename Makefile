@@ -13,7 +13,7 @@ PREFECT_PORT ?= 4200
 SANDBOX_PORT ?= 8765
 GATEWAY_PORT ?= 8000
 
-.PHONY: demo test lint bench wrk clean lock up down prefect
+.PHONY: demo test lint bench wrk clean lock up down prefect up-pg haproxy
 
 # uv itself, pinned, from the package index into ./.tools (nothing installed outside the project).
 $(UV):
@@ -67,6 +67,24 @@ up: $(STAMP)
 
 down:
 	@test -x $(BIN)/passerelle && $(BIN)/passerelle down || true
+
+# The load balancer of `make up-pg`: HAProxy, from the system's packages when it is missing and this user can
+# install them (as `make wrk` does).
+haproxy:
+	@command -v haproxy >/dev/null 2>&1 || test -x /usr/sbin/haproxy || { [ "$$(id -u)" = 0 ] && \
+	  command -v apt-get >/dev/null 2>&1 && (apt-get install -y -qq haproxy >/dev/null 2>&1 || { \
+	  apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq haproxy >/dev/null 2>&1; }) ; } || \
+	  echo "HAProxy is not installed: apt-get install haproxy"
+
+# The production-like stack (docs/deployment.md): Prefect and the store on the machine's PostgreSQL, two workers,
+# two gateway replicas (REPLICA_PORTS, default the two ports after GATEWAY_PORT) behind HAProxy on GATEWAY_PORT,
+# basic auth. `make up-pg PREFECT_DATABASE_URL=postgresql://… STORE_DATABASE_URL=postgresql://…` picks the databases;
+# `make down` stops it, `.venv/bin/passerelle down --drop` also drops the databases `up` created.
+up-pg: $(STAMP) haproxy
+	$(BIN)/passerelle up --production-like --prefect-port $(PREFECT_PORT) --sandbox-port $(SANDBOX_PORT) \
+	  --gateway-port $(GATEWAY_PORT) $(if $(REPLICA_PORTS),--replica-ports $(REPLICA_PORTS)) \
+	  $(if $(PREFECT_DATABASE_URL),--prefect-database-url $(PREFECT_DATABASE_URL)) \
+	  $(if $(STORE_DATABASE_URL),--store-database-url $(STORE_DATABASE_URL))
 
 # The prefect CLI against the running stack (its settings file), e.g. `make prefect ARGS="deployment ls"`.
 STACK_ENV := $(or $(PASSERELLE_HOME),.passerelle)/stack/stack.env

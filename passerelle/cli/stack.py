@@ -9,7 +9,8 @@ The Prefect server listens on 127.0.0.1 only, without authentication (its API ha
 caller asking `include_secrets=true`). `--auth` makes it require Prefect's basic auth (the server gets
 `PREFECT_SERVER_API_AUTH_STRING`, every client process `PREFECT_API_AUTH_STRING`, the same `user:password`);
 `--expose` listens on 0.0.0.0 (or `--host`) and always requires it (docs/deployment.md, "The Prefect
-server's door: authentication").
+server's door: authentication"). `--production-like` runs the same stack the way production does (PostgreSQL,
+two workers, two gateway replicas behind HAProxy, basic auth): passerelle/cli/stack_production.py.
 """
 
 from __future__ import annotations
@@ -33,10 +34,15 @@ from passerelle.cli import prefect_env
 
 console = Console()
 PROCESSES = ("prefect-server", "worker", "sandbox", "gateway")
+# What `down` stops, front first, of either stack (the production-like one: stack_production.PROCESSES).
+STOP_ORDER = ("loadbalancer", "gateway", "gateway-1", "gateway-2", "sandbox", "worker", "worker-1", "worker-2",
+              "prefect-server")
 # What each port is for, and the option that changes it (`make up` and `passerelle up`).
 PORTS = {"prefect": ("Prefect server", "PREFECT_PORT", "--prefect-port"),
          "sandbox": ("sandbox", "SANDBOX_PORT", "--sandbox-port"),
-         "gateway": ("webhook gateway", "GATEWAY_PORT", "--gateway-port")}
+         "gateway": ("webhook gateway", "GATEWAY_PORT", "--gateway-port"),
+         "replica-1": ("gateway replica 1", "REPLICA_PORTS", "--replica-ports"),
+         "replica-2": ("gateway replica 2", "REPLICA_PORTS", "--replica-ports")}
 SERVER_AUTH, CLIENT_AUTH = "PREFECT_SERVER_API_AUTH_STRING", "PREFECT_API_AUTH_STRING"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -227,14 +233,30 @@ def up(
                                 "or --host); implies --auth; put a TLS reverse proxy in front"),
     host: str | None = typer.Option(None, help="address the Prefect server listens on with --expose "
                                     "(0.0.0.0 if not given)"),
+    production_like: bool = typer.Option(False, "--production-like", help="Prefect and the store on PostgreSQL, "
+                                         "two workers, two gateway replicas behind HAProxy on --gateway-port, "
+                                         "basic auth (docs/deployment.md)"),
+    prefect_database_url: str | None = typer.Option(None, help="--production-like: the Prefect server's "
+                                                    "PostgreSQL database (else PREFECT_API_DATABASE_CONNECTION_URL, "
+                                                    "else passerelle_prefect on 127.0.0.1:5432), created if missing"),
+    store_database_url: str | None = typer.Option(None, help="--production-like: the store's PostgreSQL database "
+                                                  "(else PASSERELLE_DATABASE_URL, else passerelle on "
+                                                  "127.0.0.1:5432), created if missing, migrated"),
+    replica_ports: str | None = typer.Option(None, help="--production-like: the two gateway replicas' ports, "
+                                             "e.g. 8001,8002 (default: the two after --gateway-port)"),
 ) -> None:
     """Start Prefect server, worker, deployments, sandbox and gateway; print their URLs."""
-    running = [n for n in PROCESSES if _pid_alive(_stack_dir() / f"{n}.pid")]
+    running = [n for n in STOP_ORDER if _pid_alive(_stack_dir() / f"{n}.pid")]
     if running:
         raise typer.Exit(_fail(f"a stack is already up ({', '.join(running)}; PID files in {_stack_dir()}): "
                                "run `passerelle down` first"))
-    for name in PROCESSES:  # left by a stack that crashed or a machine that rebooted
+    for name in STOP_ORDER:  # left by a stack that crashed or a machine that rebooted
         (_stack_dir() / f"{name}.pid").unlink(missing_ok=True)
+    if production_like:
+        from passerelle.cli import stack_production
+
+        return stack_production.up(prefect_port, sandbox_port, gateway_port, persons, expose, host,
+                                   prefect_database_url, store_database_url, replica_ports)
     try:
         listen = prefect_host(host, expose)
         auth_string, origin = choose_auth(auth, expose)
@@ -329,15 +351,22 @@ def seed_sandbox(url: str = typer.Option(...), persons: int = typer.Option(2000)
                            base_url=f"{url}/cyberimpact").save("default", overwrite=True)
 
 
-def down() -> None:
+def down(drop: bool = typer.Option(False, "--drop", help="then drop the PostgreSQL databases that `up "
+                                    "--production-like` created")) -> None:
     """Stop exactly the processes `up` started (by PID file), and wait for them to exit."""
     stopped = _stop_all()
     console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+    if drop:
+        from passerelle.cli import stack_production
+
+        stack_production.drop(console)
 
 
 def _stop_all() -> list[str]:
+    from passerelle.cli import loadbalancer
+
     stopped = []
-    for name in reversed(PROCESSES):
+    for name in STOP_ORDER:
         pid_file = _stack_dir() / f"{name}.pid"
         if not pid_file.exists():
             continue
@@ -355,6 +384,7 @@ def _stop_all() -> list[str]:
         pid_file.unlink()
         stopped.append(name)
     prefect_env.remove_stack_env()
+    loadbalancer.remove(_stack_dir())
     return stopped
 
 
