@@ -180,7 +180,7 @@ def main() -> None:
         store = tmp / "store.db"
         store_url = f"sqlite:///{store}"
         os.environ.update(PASSERELLE_DATABASE_URL=store_url, PASSERELLE_HOME=str(tmp))
-        with SandboxProcess(tmp / "sandbox.log").start() as sandbox:
+        with SandboxProcess(tmp / "sandbox.log") as sandbox:
             bin_url = f"{sandbox.vendor_url('requestbin')}/bench"
             (tmp / "zaps").mkdir()
             (tmp / "zaps" / f"{HOOK}.yaml").write_text(yaml.safe_dump(zap_document(bin_url)))
