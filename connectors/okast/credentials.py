@@ -29,7 +29,7 @@ class OkastCredentials(ConnectionCredentials):
     _block_type_name = "OKAST Credentials"
     _block_type_slug = "okast-credentials"
     _description = ("The API key an OKAST platform sends with each event it posts to Passerelle "
-                    "(POST /hooks/okast/<connection>).")
+                    "(POST /hooks/okast/{connection}).")
     _documentation_url = ("https://okast.freshdesk.com/en/support/solutions/articles/103000101414-using-zapier-to-"
                           "connect-okast-to-thousands-of-third-party-applications")
 
