@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, ROOT, log, machine  # noqa: E402
 from _wrk import wrk_path  # noqa: E402
 
+from passerelle.cli import prefect_env  # noqa: E402
 from sandbox.server import free_port  # noqa: E402
 
 PASSERELLE = str(Path(sys.executable).with_name("passerelle"))
@@ -54,10 +55,9 @@ CLEAN = ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_PROFILES_PATH", "PASSERELLE
 PARTS = {"prefect-server": "Prefect server", "worker": "worker (and its flow runs)", "worker-1": "worker 1 (+ runs)",
          "worker-2": "worker 2 (+ runs)", "gateway": "gateway", "gateway-1": "gateway replica 1",
          "gateway-2": "gateway replica 2", "loadbalancer": "HAProxy", "sandbox": "sandbox (the vendors)"}
-# wrk sends each line of BODIES once, in order; once every one was answered it writes the file DONE (wrk itself runs
-# for its -d duration: the parent stops it with SIGINT then). A connection with nothing left to send asks /healthz
-# every 50 ms meanwhile (answers `{"status": …}`, not counted). wrk 4.1 calls request() once without sending what it
-# returns: that first call gets a /healthz, never a body.
+# wrk sends each line of BODIES once, in order, and writes DONE once all are answered (the parent then stops wrk with
+# SIGINT). Idle connections ask /healthz every 50 ms (answers `{"status": …}` not counted). wrk 4.1 calls request()
+# once without sending its result: that first call gets a /healthz, never a body.
 LUA = """
 local bodies, calls, sent, answered, path, total = {}, 0, 0, 0, nil, 0
 local threads = {}
@@ -105,8 +105,7 @@ end
 class Stack:
     def __init__(self, kind: str, home: Path, persons: int) -> None:
         self.kind, self.home = kind, home
-        self.home.mkdir()
-        (self.home / "user-home").mkdir()
+        (self.home / "user-home").mkdir(parents=True)
         self.env = {k: v for k, v in os.environ.items() if k not in CLEAN}
         self.env.update(PASSERELLE_HOME=str(self.home), HOME=str(self.home / "user-home"))
         ports = [free_port() for _ in range(5)]
@@ -129,8 +128,6 @@ class Stack:
             self.down()
             raise SystemExit(f"FAILED: passerelle up ({kind}):\n{up.stdout[-2000:]}\n{up.stderr[-2000:]}")
         self.hook_url = hook.group(1)
-        from passerelle.cli import prefect_env
-
         settings = prefect_env.read_stack_env(self.home)
         self.api = settings["PREFECT_API_URL"]
         user, _, password = settings.get("PREFECT_API_AUTH_STRING", "").partition(":")
@@ -162,15 +159,16 @@ class Stack:
         raise SystemExit("FAILED: the initial sync did not finish in 10 minutes")
 
     def drain_runs(self, since: float) -> dict[str, int]:
-        """The `amilia-webhooks` runs started since `since`: how many, by whom, and how many found another drain of
-        the link busy (each is a new process: its start-up costs CPU even when it ends at once)."""
+        """The `amilia-webhooks` runs due between `since` and now: how many, started by whom, how many found another
+        drain of the link busy, how many had not started yet (each is a new process: its start-up costs CPU even
+        when it ends at once)."""
         found = self.call("POST", "/deployments/filter", json={"deployments": {"name": {"any_": [
             "amilia-webhooks"]}}}).json()
-        after = datetime.fromtimestamp(since, UTC).isoformat()
+        window = {"after_": datetime.fromtimestamp(since, UTC).isoformat(), "before_": datetime.now(UTC).isoformat()}
         runs = self.call("POST", "/flow_runs/filter", json={"limit": 200, "deployments": {"id": {"any_": [
-            found[0]["id"]]}}, "flow_runs": {"start_time": {"after_": after}, "state": {"type": {"any_": [
-                "RUNNING", "COMPLETED", "FAILED", "CRASHED", "CANCELLED"]}}}}).json()
-        out = {"started": len(runs), "busy": sum("Another drain" in (r["state"].get("message") or "") for r in runs)}
+            found[0]["id"]]}}, "flow_runs": {"expected_start_time": window}}).json()
+        out = {"due": len(runs), "busy": sum("Another drain" in (r["state"].get("message") or "") for r in runs),
+               "not_started": sum(r["state"]["type"] in ("SCHEDULED", "PENDING") for r in runs)}
         for run in runs:
             kind = "by_" + ((run.get("created_by") or {}).get("type") or "other").lower()
             out[kind] = out.get(kind, 0) + 1
@@ -205,16 +203,22 @@ class Stack:
 
 
 def _postgres_cpu() -> float:
+    """CPU seconds of the PostgreSQL server: its postmaster, the backends that ended (reaped: its children's times)
+    and those alive (every database: other work on the server counts too)."""
     import psutil
 
     total = 0.0
-    for proc in psutil.process_iter(["name"]):
-        if proc.info["name"] == "postgres":
-            try:
-                times = proc.cpu_times()
-                total += times.user + times.system
-            except psutil.Error:
-                pass
+    for proc in psutil.process_iter(["name", "ppid"]):
+        try:
+            if proc.info["name"] != "postgres" or psutil.Process(proc.info["ppid"]).name() == "postgres":
+                continue
+            times = proc.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+            for child in proc.children():
+                child_times = child.cpu_times()
+                total += child_times.user + child_times.system
+        except psutil.Error:
+            continue
     return total
 
 
@@ -234,16 +238,13 @@ def plan(stack: Stack, events: int, seed: int) -> list[tuple[str, bytes]]:
 def send(url: str, bodies: list[bytes], concurrency: int, work: Path) -> dict[str, Any]:
     """Every body once; the wall time until the last answer, latencies, statuses and the client's CPU."""
     split = url.split("/hooks/", 1)
-    path = "/hooks/" + split[1]
+    path = f"/hooks/{split[1]}"
     if not wrk_path():
-        sys.path.insert(0, str(ROOT / "bench"))
         import asyncio
 
-        from webhook_ingest import _phase
+        from webhook_ingest import _phase  # bench/ is on sys.path
 
-        started = os.times()
-        result = asyncio.run(_phase(url, bodies, concurrency))
-        ended = os.times()
+        started, result, ended = os.times(), asyncio.run(_phase(url, bodies, concurrency)), os.times()
         cpu = ended.user + ended.system - started.user - started.system
         return {**result, "client": "python", "client_cpu_s": round(cpu, 2)}
     (work / "bodies.txt").write_bytes(b"\n".join(bodies) + b"\n")

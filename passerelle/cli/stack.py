@@ -233,17 +233,13 @@ def up(
                                 "or --host); implies --auth; put a TLS reverse proxy in front"),
     host: str | None = typer.Option(None, help="address the Prefect server listens on with --expose "
                                     "(0.0.0.0 if not given)"),
-    production_like: bool = typer.Option(False, "--production-like", help="Prefect and the store on PostgreSQL, "
-                                         "two workers, two gateway replicas behind HAProxy on --gateway-port, "
-                                         "basic auth (docs/deployment.md)"),
-    prefect_database_url: str | None = typer.Option(None, help="--production-like: the Prefect server's "
-                                                    "PostgreSQL database (else PREFECT_API_DATABASE_CONNECTION_URL, "
-                                                    "else passerelle_prefect on 127.0.0.1:5432), created if missing"),
-    store_database_url: str | None = typer.Option(None, help="--production-like: the store's PostgreSQL database "
-                                                  "(else PASSERELLE_DATABASE_URL, else passerelle on "
-                                                  "127.0.0.1:5432), created if missing, migrated"),
-    replica_ports: str | None = typer.Option(None, help="--production-like: the two gateway replicas' ports, "
-                                             "e.g. 8001,8002 (default: the two after --gateway-port)"),
+    production_like: bool = typer.Option(False, "--production-like", help="PostgreSQL, two workers, two gateway "
+                                         "replicas behind HAProxy, basic auth (docs/deployment.md)"),
+    prefect_database_url: str | None = typer.Option(None, help="--production-like: Prefect's PostgreSQL database, "
+                                                    "created if missing (default: passerelle_prefect, local)"),
+    store_database_url: str | None = typer.Option(None, help="--production-like: the store's PostgreSQL database, "
+                                                  "created if missing, migrated (default: passerelle, local)"),
+    replica_ports: str | None = typer.Option(None, help="--production-like: the replicas' ports, e.g. 8001,8002"),
 ) -> None:
     """Start Prefect server, worker, deployments, sandbox and gateway; print their URLs."""
     running = [n for n in STOP_ORDER if _pid_alive(_stack_dir() / f"{n}.pid")]

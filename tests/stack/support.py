@@ -95,8 +95,11 @@ def running_stack(home: Path, *flags: str, persons: int = 300, extra_env: dict[s
 # event back on its queue (prefect/server/utilities/messaging/memory.py: `_consume_loop` → `retry`), so nothing
 # is lost. That one, and only that one, is tolerated in a stack's server log (docs/deployment.md, "Prefect on
 # SQLite"); production runs Prefect on PostgreSQL.
+# The same lock, met by the worker channel persisting a worker's heartbeat on a busy machine: Prefect logs it, closes
+# that channel (prefect/server/utilities/worker_channel.py) and the worker opens a new one; no run is affected.
 _RETRIED_LOCK = re.compile(
-    r"^[^\n]*prefect\.server\.utilities\.messaging\.memory - Failed in consume_loop\n"
+    r"^[^\n]*(?:prefect\.server\.utilities\.messaging\.memory - Failed in consume_loop|"
+    r"prefect\.server\.utilities\.worker_channel - Worker channel heartbeat persistence failed:[^\n]*)\n"
     r"Traceback \(most recent call last\):\n(?:(?:[ \t][^\n]*|The above exception[^\n]*|Traceback[^\n]*|"
     r"sqlite3\.OperationalError: database is locked|)\n)*?"
     r"sqlalchemy\.exc\.OperationalError: \(sqlite3\.OperationalError\) database is locked\n"
@@ -104,7 +107,8 @@ _RETRIED_LOCK = re.compile(
 
 
 def without_retried_locks(log: str) -> str:
-    """A Prefect server log without the retried "database is locked" tracebacks of its trigger service."""
+    """A Prefect server log without the retried "database is locked" tracebacks of its trigger service and worker
+    channel."""
     return _RETRIED_LOCK.sub("", log)
 
 
