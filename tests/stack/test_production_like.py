@@ -130,6 +130,10 @@ def test_a_burst_across_both_replicas_one_killed_is_applied_exactly_once_in_orde
     assert served["gateway-1"] > 0 and served["gateway-2"] > 0, f"one replica got nothing before the kill: {served}"
     assert int(after["gateway-2"]["stot"]) > int(at_kill["gateway-2"]["stot"]), "nothing went on after the kill"
     assert sent.acked_after_kill > 0.4 * burst.size, sent.acked_after_kill
+    deadline = time.monotonic() + 15  # the health check (every second, two failures) takes the dead replica out
+    while not stack.stats()["gateway-1"]["status"].startswith("DOWN") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert stack.stats()["gateway-1"]["status"].startswith("DOWN"), stack.stats()["gateway-1"]["status"]
 
     deadline, counts = time.monotonic() + 300, {}
     while time.monotonic() < deadline:
