@@ -100,3 +100,23 @@ def catch_calls(hook: str, payloads: list[dict[str, Any]], url: str | None = Non
         event_id = f"{hook}-{n}-{json.dumps(payload, sort_keys=True)}"
         deliveries.append(Delivery("catch", hook, event_id, "catch_hook", f"call:{event_id}", payload))
     return store_deliveries(deliveries, url=url)
+
+
+class Killed(BaseException):
+    """The process dies (kill -9) between an action's call and its ledger write."""
+
+
+def die_after_sending(monkeypatch, step: str):
+    """Make the ledger write of `step`'s ``done`` raise Killed, as a process killed right after the call would;
+    returns the real ledger write, to put back."""
+    from passerelle.zaps import execute
+
+    real = execute.ledger_record
+
+    async def dies(entries, store_url):
+        if any(key.endswith(f":{step}:done") for key in entries):
+            raise Killed
+        await real(entries, store_url)
+
+    monkeypatch.setattr(execute, "ledger_record", dies)
+    return real

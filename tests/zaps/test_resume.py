@@ -19,7 +19,7 @@ from passerelle.zaps import execute
 from passerelle.zaps.resume import RunRefused, cancel, mark_done, replay, wake_due
 from passerelle.zaps.runner import FOLDER_ENV, ZapHandler
 from passerelle.zaps.runs import get_run, list_runs
-from tests.zaps.runner_support import catch_calls, make_zap
+from tests.zaps.runner_support import Killed, catch_calls, die_after_sending, make_zap
 
 QUICK = DrainOptions(batch_size=50, max_seconds=20, linger=0.1, poll=0.05)
 HOOK = "renewals"
@@ -135,9 +135,6 @@ async def test_a_replay_goes_on_from_the_failed_step_reusing_what_was_done(targe
     assert len(target.calls("/contacts")) == 1 and len(target.calls("/tags")) == 1
 
 
-class Killed(BaseException):
-    """The process dies between the call and the ledger write."""
-
 
 async def unknown_run(target, monkeypatch):
     zap = make_zap("signup", [
@@ -147,14 +144,7 @@ async def unknown_run(target, monkeypatch):
          "inputs": {"method": "PUT", "url": f"{target.base}/contacts/lea/tags"}},
     ], hook=HOOK)
     catch_calls(HOOK, [{"method": "POST", "json": {}}])
-    real = execute.ledger_record
-
-    async def dies_after_sending(entries, store_url):
-        if any(key.endswith(":add:done") for key in entries):
-            raise Killed
-        await real(entries, store_url)
-
-    monkeypatch.setattr(execute, "ledger_record", dies_after_sending)
+    real = die_after_sending(monkeypatch, "add")
     with pytest.raises(Killed):
         await drain_hook(zap)
     monkeypatch.setattr(execute, "ledger_record", real)

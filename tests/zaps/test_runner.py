@@ -16,7 +16,7 @@ from passerelle.zaps import execute
 from passerelle.zaps.resume import wake_due
 from passerelle.zaps.runner import ZapHandler
 from passerelle.zaps.runs import get_run, list_runs, set_enabled
-from tests.zaps.runner_support import catch_calls, make_zap
+from tests.zaps.runner_support import Killed, catch_calls, die_after_sending, make_zap
 
 QUICK = DrainOptions(batch_size=50, max_seconds=20, linger=0.1, poll=0.05)
 HOOK = "signups"
@@ -140,22 +140,12 @@ async def test_an_idempotent_action_is_retried_and_a_non_idempotent_one_is_not(t
     assert run.status == "unknown" and steps[0].status == "unknown"
 
 
-class Killed(BaseException):
-    """The process dies (kill -9) between the call and the ledger write."""
-
 
 async def test_a_crash_between_send_and_record_leaves_the_run_unknown_and_the_call_is_not_sent_again(
         target, monkeypatch):
     zap = signup_zap(target.base)
     catch_calls(HOOK, [{"method": "POST", "json": {"email": "lea@example.org", "name": "Léa"}}])
-    real = execute.ledger_record
-
-    async def dies_after_sending(entries, store_url):
-        if any(key.endswith(":add:done") for key in entries):
-            raise Killed
-        await real(entries, store_url)
-
-    monkeypatch.setattr(execute, "ledger_record", dies_after_sending)
+    real = die_after_sending(monkeypatch, "add")
     with pytest.raises(Killed):
         await drain_hook(zap)
     assert len(target.calls("/contacts")) == 1
