@@ -1,12 +1,14 @@
 """Benchmark of the webhook gateway's durable ingest against a bare ASGI app that stores nothing.
 
     .venv/bin/python bench/webhook_ingest.py [--seconds 8] [--warmup-seconds 2] [--rounds 5] [--concurrency 32]
-                                             [--client wrk|python]
+                                             [--client wrk|python] [--gateway-processes N] [--bare-processes 1]
 
 Both servers run under uvicorn in their own process with the same settings (h11 or httptools, whichever
 uvicorn picks; no access log): the gateway is `passerelle gateway serve` on a SQLite store in a temporary
 folder (WAL, `synchronous=FULL` unless PASSERELLE_GATEWAY_SQLITE_SYNCHRONOUS says otherwise); the bare app
-reads the body and answers 200 without storing.
+reads the body and answers 200 without storing. The gateway serves with `--gateway-processes` processes on its
+port (`passerelle gateway serve --processes`, default: one per core, as a deployment on its own machine would),
+the bare app with `--bare-processes` (default 1, the issue's reference); both figures are in the headline.
 
 The load comes from wrk (one thread, `--concurrency` keep-alive connections, bench/wrk_distinct.lua making
 every ~1 KB Amilia envelope distinct: the gateway dedupes by content, so a repeated body, as `hey` or `ab`
@@ -140,12 +142,22 @@ async def bare_app(scope, receive, send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def serve_bare(port: int) -> None:
+def serve_bare(port: int, processes: int = 1) -> None:
     import uvicorn
 
     # the settings `passerelle gateway serve` uses (passerelle/gateway/server.py), lifespan aside
-    uvicorn.run(bare_app, host="127.0.0.1", port=port, access_log=False, log_level="warning",
-                lifespan="off", server_header=False, timeout_graceful_shutdown=10)
+    config = {"access_log": False, "log_level": "warning", "lifespan": "off", "server_header": False,
+              "timeout_graceful_shutdown": 10}
+    if processes == 1:
+        uvicorn.run(bare_app, host="127.0.0.1", port=port, **config)
+        return
+    from passerelle.gateway.processes import reuse_port_socket, supervise  # the gateway's own way
+
+    def child(_index: int) -> None:
+        uvicorn.Server(uvicorn.Config(bare_app, host="127.0.0.1", port=port, **config)).run(
+            sockets=[reuse_port_socket("127.0.0.1", port)])
+
+    raise SystemExit(supervise(processes, child))
 
 
 # ---- the parent -------------------------------------------------------------------------------------
@@ -195,11 +207,19 @@ def _load(url: str, args: argparse.Namespace, offset: int) -> dict[str, Any]:
 
 
 def _cpu_seconds(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of the process so far, all its threads."""
+    """(user, system) CPU seconds so far of the process and its live children (a gateway serving with
+    several processes), all their threads."""
     import psutil
 
-    times = psutil.Process(pid).cpu_times()
-    return times.user, times.system
+    parent = psutil.Process(pid)
+    user = system = 0.0
+    for proc in [parent, *parent.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        user, system = user + times.user, system + times.system
+    return user, system
 
 
 def _median(values: list[float]) -> float:
@@ -256,6 +276,9 @@ def main() -> None:
                         "(medians are reported: the machine may be busy with other work)")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--body-bytes", type=int, default=1024)
+    parser.add_argument("--gateway-processes", type=int, default=os.cpu_count() or 1,
+                        help="`passerelle gateway serve --processes` (default: one per core)")
+    parser.add_argument("--bare-processes", type=int, default=1, help="processes of the bare app (default 1)")
     parser.add_argument("--offset", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -263,7 +286,7 @@ def main() -> None:
     if args.load:
         return load_main(args)
     if args.serve_bare:
-        return serve_bare(args.serve_bare)
+        return serve_bare(args.serve_bare, args.bare_processes)
 
     if args.client == "python":
         log("WARNING: wrk is not installed (apt-get install wrk): the Python client tops out near the bare "
@@ -278,10 +301,11 @@ def main() -> None:
         token = create_link("amilia", LINK, url=store)
         gw_port, bare_port = free_port(), free_port()
         passerelle = str(Path(sys.executable).with_name("passerelle"))
-        gw = _start([passerelle, "gateway", "serve", "--port", str(gw_port), "--log-level", "warning"],
+        gw = _start([passerelle, "gateway", "serve", "--port", str(gw_port), "--log-level", "warning",
+                     "--processes", str(args.gateway_processes)],
                     _env(PASSERELLE_DATABASE_URL=store, PASSERELLE_HOME=tmp), gw_port, Path(tmp) / "gw.log")
-        bare_proc = _start([sys.executable, __file__, "--serve-bare", str(bare_port)], _env(), bare_port,
-                           Path(tmp) / "bare.log")
+        bare_proc = _start([sys.executable, __file__, "--serve-bare", str(bare_port), "--bare-processes",
+                            str(args.bare_processes)], _env(), bare_port, Path(tmp) / "bare.log")
         gw_runs, bare_runs, acked = [], [], 0
         try:
             for r in range(args.rounds):
@@ -313,13 +337,15 @@ def main() -> None:
                            **({"seconds": args.seconds, "warmup_seconds": args.warmup_seconds}
                               if args.client == "wrk" else {"count": args.count, "warmup": args.warmup}),
                            "concurrency": args.concurrency, "body_bytes": gw_runs[0]["body_bytes"],
+                           "gateway_processes": args.gateway_processes, "bare_processes": args.bare_processes,
                            "gateway_env": {k: v for k, v in sorted(os.environ.items())
                                            if k.startswith("PASSERELLE_GATEWAY_")}},
               "gateway": gateway, "bare": bare, "ratio_percent": ratio, "inbox_rows": stored,
               "targets": {"ratio_percent_min": TARGET_RATIO, "p99_ms_max": TARGET_P99_MS},
               "meets_targets": ratio >= TARGET_RATIO and gateway["p99_ms"] <= TARGET_P99_MS}
     (RESULTS / "webhook_ingest.json").write_text(json.dumps(result, indent=1) + "\n")
-    print(f"webhook_ingest: {ratio}% of bare ({gateway['rps']:.0f} vs {bare['rps']:.0f} req/s, {args.client}), "
+    print(f"webhook_ingest: {ratio}% of bare ({gateway['rps']:.0f} req/s from {args.gateway_processes} gateway "
+          f"process(es) vs {bare['rps']:.0f} from {args.bare_processes} bare, {args.client}), "
           f"p99 {gateway['p99_ms']:.1f} ms vs target ≥{TARGET_RATIO:.0f}%, ≤{TARGET_P99_MS:.0f} ms")
 
 

@@ -35,7 +35,7 @@ from passerelle.gateway.receiver import JSON, Receiver, answer
 from passerelle.gateway.secrets import SigningSecrets, prepare_prefect
 from passerelle.gateway.settings import GatewaySettings
 from passerelle.gateway.sources import Source, default_sources
-from passerelle.gateway.sqlite import WalCheckpointer, prepare_store
+from passerelle.gateway.sqlite import CommitLock, WalCheckpointer, prepare_store
 from passerelle.gateway.writer import GroupCommitWriter, store_unique
 from passerelle.settings import get_settings
 
@@ -110,7 +110,7 @@ def _serve(app: FastAPI, source: Source, receiver: Receiver, path: str, route_na
 
 def create_app(url: str | None = None, sources: list[Source] | None = None,
                settings: GatewaySettings | None = None, emitter: Emitter | None = None,
-               freeze_gc: bool = False, secrets: SigningSecrets | None = None) -> GatewayApp:
+               freeze_gc: bool = False, secrets: SigningSecrets | None = None, process_index: int = 0) -> GatewayApp:
     """The gateway app.
 
     Args:
@@ -122,6 +122,8 @@ def create_app(url: str | None = None, sources: list[Source] | None = None,
             garbage collector's reach (`gc.freeze()`), which keeps full collections short under load.
         secrets: signing secrets of signed sources (default: read from Prefect Secret blocks, cached for
             PASSERELLE_GATEWAY_SECRET_CACHE_SECONDS).
+        process_index: which of `settings.processes` gateway processes this is; the first one alone runs
+            the SQLite store's WAL checkpoints.
     """
     settings = settings or GatewaySettings()
     sources = sources if sources is not None else default_sources()
@@ -129,8 +131,11 @@ def create_app(url: str | None = None, sources: list[Source] | None = None,
     secrets = secrets if secrets is not None else SigningSecrets(ttl=settings.secret_cache_seconds,
                                                                  timeout=settings.secret_timeout_seconds)
     links = LinkCache(store_url, ttl=settings.link_cache_seconds)
-    writer = GroupCommitWriter(partial(store_unique, url=store_url), linger=settings.commit_linger_ms / 1000,
-                               max_deliveries=settings.commit_max_deliveries)
+    store = partial(store_unique, url=store_url)
+    commit_lock = (CommitLock.for_store(store_url, settings.store_lock_timeout_seconds) if settings.processes > 1
+                   else None)  # several processes on one SQLite file take turns (sqlite.py)
+    writer = GroupCommitWriter(commit_lock.wrap(store) if commit_lock else store,
+                               linger=settings.commit_linger_ms / 1000, max_deliveries=settings.commit_max_deliveries)
     budget, refusals, trimmer = ByteBudget(settings.max_buffered_bytes), Refusals(), MemoryTrimmer()
     nudger = Nudger(emitter if emitter is not None else PrefectEmitter(), settings.nudge_seconds)
 
@@ -143,12 +148,14 @@ def create_app(url: str | None = None, sources: list[Source] | None = None,
         if any(s.signature is not None for s in sources):
             await prepare_prefect()  # the first signed call then does not wait for Prefect's import
         await writer.start()
-        checkpointer.start()
+        if process_index == 0:
+            checkpointer.start()
         trimmer.start()
         if freeze_gc:
             gc.collect()
             gc.freeze()
-        log.info("gateway ready: receivers %s", ", ".join(served))
+        log.info("gateway ready%s: receivers %s", f" (process {process_index + 1} of {settings.processes})"
+                 if settings.processes > 1 else "", ", ".join(served))
         try:
             yield
         finally:
@@ -156,6 +163,8 @@ def create_app(url: str | None = None, sources: list[Source] | None = None,
             await writer.stop()
             await checkpointer.stop()
             await nudger.stop()
+            if commit_lock is not None:
+                commit_lock.close()
 
     app = GatewayApp(title="Passerelle webhook gateway", version="1", lifespan=lifespan,
                      description="Receives vendor webhooks, stores each delivery durably in the inbox before "

@@ -75,11 +75,30 @@ def _config(app, host: str, port: int, access_log: bool, log_level: str) -> uvic
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, url: str | None = None, access_log: bool = False,
-          log_level: str = "info") -> None:
-    """Serve the gateway until interrupted (SIGINT/SIGTERM: waits for calls in flight, commits, exits)."""
+          log_level: str = "info", processes: int | None = None) -> int:
+    """Serve the gateway until interrupted (SIGINT/SIGTERM: waits for calls in flight, commits, exits), in
+    `processes` processes on the one port (default PASSERELLE_GATEWAY_PROCESSES: processes.py). Returns the
+    exit code."""
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.Server(_config(create_app(url=url, freeze_gc=True), host, port, access_log, log_level)).run()
+    settings = GatewaySettings()
+    if processes is not None:
+        settings = settings.model_copy(update={"processes": processes})
+    if settings.processes == 1:
+        uvicorn.Server(_config(create_app(url=url, settings=settings, freeze_gc=True), host, port, access_log,
+                               log_level)).run()
+        return 0
+    from passerelle.gateway.processes import reuse_port_socket, supervise
+    from passerelle.store.engine import get_engine
+
+    get_engine(url).dispose()  # the parent's store connections are not carried into the children
+
+    def child(index: int) -> None:
+        sock = reuse_port_socket(host, port)
+        app = create_app(url=url, settings=settings, freeze_gc=True, process_index=index)
+        uvicorn.Server(_config(app, host, port, access_log, log_level)).run(sockets=[sock])
+
+    return supervise(settings.processes, child)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

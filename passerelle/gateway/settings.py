@@ -40,6 +40,9 @@ class GatewaySettings(BaseSettings):
                                         "does not match re-reads it at most once a second")
     secret_timeout_seconds: float = Field(10.0, gt=0, description="signed sources: how long a call waits for "
                                           "Prefect to give a signing secret before it gets 503 with Retry-After")
+    processes: int = Field(1, ge=1, le=64, description="gateway processes serving one port (SO_REUSEPORT), "
+                           "each with its own event loop; on a SQLite store their commits take turns on a "
+                           "file lock. More than one uses more cores: see docs/webhooks.md#throughput")
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
         "FULL", description="SQLite store only: FULL syncs the WAL at every commit, so an acknowledged "
         "delivery also survives a power loss; NORMAL survives a process crash only")
