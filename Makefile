@@ -36,9 +36,14 @@ lock: | $(UV)
 demo: $(STAMP)
 	$(BIN)/passerelle demo
 
+# Everything outside tests/stack on $(TEST_WORKERS) pytest-xdist workers (a file's tests stay on one worker, each
+# worker has its own Prefect test server and PostgreSQL database), then the stacks one at a time: each runs a
+# Prefect server on SQLite that must not share the cores with another.
+TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --ignore=tests/stack
+	$(BIN)/pytest -q tests/stack
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -22,7 +22,39 @@ os.environ.pop("PASSERELLE_DATABASE_URL", None)
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.pop("PREFECT_PROFILES_PATH", None)
+# pytest-xdist's workers get COLUMNS=80, and a Rich console made at import keeps the width it saw then: the CLI's
+# consoles follow the width a test gives (`env={"COLUMNS": ...}`) only when none is set at import.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+
+
+
+def _database_of_this_worker(url: str, worker: str) -> str:
+    """Under `pytest -n` (pytest-xdist), a PostgreSQL test database per worker (`test_gw0`, …), created when
+    missing, so two workers never share tables; the URL unchanged when PostgreSQL cannot be reached (the
+    PostgreSQL tests then skip, or fail under PASSERELLE_REQUIRE_POSTGRES, as they would anyway)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database or 'test'}_{worker}"
+    try:
+        engine = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT",
+                               connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+    except Exception:  # noqa: BLE001 - not reachable here: the tests say so themselves
+        return url
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["PASSERELLE_TEST_POSTGRES_URL"] = _database_of_this_worker(
+        os.environ.get("PASSERELLE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+        os.environ["PYTEST_XDIST_WORKER"])
 
 # A busy 2-core machine took 49 s to start Prefect's test server: wait up to 5 minutes for it.
 PREFECT_STARTUP_TIMEOUT = int(os.environ.get("PASSERELLE_TEST_PREFECT_STARTUP_SECONDS", "300"))
