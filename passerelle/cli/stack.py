@@ -163,25 +163,28 @@ def _port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
-def check_ports(ports: dict[str, int], hosts: dict[str, str] | None = None) -> None:
+def check_ports(ports: dict[str, int], hosts: dict[str, str] | None = None, production_like: bool = False) -> None:
     """Every port free before anything starts; else one line naming the port and the option to change it.
 
     `hosts`: the address a service listens on when it is not 127.0.0.1 (the Prefect server with `--expose`).
-    Two services never share a port, whatever their addresses: the gateway is never reached on Prefect's."""
+    Two services never share a port, whatever their addresses: the gateway is never reached on Prefect's.
+    `production_like`: the fix names `make up-pg` and `passerelle up --production-like`."""
+    make_target, up = ("make up-pg", "passerelle up --production-like") if production_like else ("make up",
+                                                                                                 "passerelle up")
     seen: dict[int, str] = {}
     for key, port in ports.items():
         what, make_var, option = PORTS[key]
         if not 1 <= port <= 65535:
             raise StackError(f"{what} port {port} is not a TCP port (1-65535): choose another with "
-                             f"`make up {make_var}=…` or `passerelle up {option} …`")
+                             f"`{make_target} {make_var}=…` or `{up} {option} …`")
         if port in seen:
             raise StackError(f"{what} and {seen[port]} both asked for port {port}: choose another with "
-                             f"`make up {make_var}=…` or `passerelle up {option} …`")
+                             f"`{make_target} {make_var}=…` or `{up} {option} …`")
         seen[port] = what
         host = (hosts or {}).get(key, "127.0.0.1")
         if _port_in_use(port, host):
             raise StackError(f"port {port} ({what}) is already in use on {host}: stop what holds it or "
-                             f"choose another with `make up {make_var}=…` or `passerelle up {option} …`")
+                             f"choose another with `{make_target} {make_var}=…` or `{up} {option} …`")
 
 
 def _wait_http(url: str, what: str, name: str, pid: int, timeout: float = 180.0,

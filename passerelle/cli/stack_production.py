@@ -174,7 +174,7 @@ def up(prefect_port: int, sandbox_port: int, gateway_port: int, persons: int, ex
         databases = database_urls(prefect_database_url, store_database_url)
         ports = replica_ports(replicas, gateway_port)
         base.check_ports({"prefect": prefect_port, "sandbox": sandbox_port, "gateway": gateway_port, **ports},
-                         {"prefect": listen})
+                         {"prefect": listen}, production_like=True)
         if loadbalancer.haproxy_path() is None:
             raise base.StackError(f"HAProxy (the load balancer in front of the gateway replicas) is not installed: "
                                   f"{loadbalancer.INSTALL_HINT}")

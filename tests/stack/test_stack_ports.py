@@ -64,3 +64,17 @@ def test_our_prefect_is_recognised_by_its_home(tmp_path):
         router.get("http://127.0.0.1:4299/api/admin/settings").mock(
             return_value=httpx.Response(200, json={"home": str(tmp_path)}))
         _verify_prefect("http://127.0.0.1:4299/api", str(tmp_path))
+
+
+def test_a_busy_port_of_the_production_like_stack_names_its_own_commands():
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(StackError) as refused:
+            check_ports({"gateway": port}, production_like=True)
+    message = str(refused.value)
+    assert f"port {port} (" in message and "`make up-pg GATEWAY_PORT=…`" in message
+    assert "`passerelle up --production-like --gateway-port …`" in message
