@@ -1,5 +1,6 @@
 """A per-window request budget answered with 429 once spent: the rate-limit switch shared by the Mailchimp, Google
-Sheets and Twilio emulators (each sets it through its control route `PUT /_sandbox/<vendor>/rate-limit`).
+Sheets, Twilio, Zendesk and noCRM emulators (each sets it through its control route
+`PUT /_sandbox/<vendor>/rate-limit`; Zendesk and noCRM keep the setting in their account document too).
 
 Example:
     budget = RequestBudget()
@@ -53,7 +54,9 @@ class RequestBudget:
 
 
 def add_rate_limit_routes(control: Any, title: str, state: Any) -> None:
-    """``GET|PUT /rate-limit`` on a vendor's control router: read and set `state.budget` under `state.lock`."""
+    """``GET|PUT /rate-limit`` on a vendor's control router: read `state.budget` and set it with
+    `state.set_rate_limit(**settings)` when the state has one (it keeps the setting in its document), else
+    `state.budget.set(**settings)`, under `state.lock`."""
     from fastapi import Body, HTTPException
 
     @control.get("/rate-limit", summary=f"{title}'s request budget and its use")
@@ -63,8 +66,9 @@ def add_rate_limit_routes(control: Any, title: str, state: Any) -> None:
 
     @control.put("/rate-limit", summary=f"Set {title}'s request budget per window (per_minute null: off)")
     def put_rate_limit(settings: dict[str, Any] = Body(...)) -> dict[str, Any]:
+        setter = getattr(state, "set_rate_limit", None) or state.budget.set
         with state.lock:
             try:
-                return state.budget.set(**settings)
+                return setter(**settings)
             except (TypeError, ValueError) as exc:
-                raise HTTPException(422, str(exc)) from exc
+                raise HTTPException(422, str(exc).replace("account.rate_limit_", "")) from exc

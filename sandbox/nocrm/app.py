@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
+from sandbox.budget import add_rate_limit_routes
 from sandbox.core import JSONAnswer, Vendor
 from sandbox.nocrm.document import NocrmError
 from sandbox.nocrm.rules import RULES, Rule
@@ -84,22 +85,7 @@ def make_router(state: NocrmState) -> APIRouter:
 def make_control(state: NocrmState) -> APIRouter:
     """``/_sandbox/nocrm/rate-limit``: a per-minute request budget (off by default), answered 429 beyond."""
     control = APIRouter()
-
-    @control.get("/rate-limit", summary="noCRM's per-minute request budget and its use")
-    def get_rate_limit() -> dict[str, Any]:
-        with state.lock:
-            return state.rate_limit()
-
-    @control.put("/rate-limit", summary="Set noCRM's per-minute request budget (null: off)")
-    def put_rate_limit(settings: dict[str, Any] = Body(...)) -> dict[str, Any]:
-        unknown = set(settings) - {"per_minute", "window_seconds"}
-        if unknown:
-            raise HTTPException(422, f"unknown keys {sorted(unknown)}; allowed: per_minute, window_seconds")
-        try:
-            return state.set_rate_limit(settings.get("per_minute"), settings.get("window_seconds", 60))
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from exc
-
+    add_rate_limit_routes(control, "noCRM", state)
     return control
 
 

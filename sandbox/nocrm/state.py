@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Any
 
+from sandbox.budget import RequestBudget
 from sandbox.nocrm.document import NocrmError, not_found, parse_document
 
 EMAIL_FIELDS = ("email", "e-mail", "courriel", "mail")
@@ -52,7 +53,8 @@ class NocrmState:
             self.email_templates: dict[int, dict[str, Any]] = fresh["email_templates"]
             self.leads: dict[int, dict[str, Any]] = fresh["leads"]
             self.rng = random.Random(self.account["random_seed"])
-            self.window_start, self.window_used = 0.0, 0
+            self.budget = RequestBudget()
+            self.budget.set(self.account["rate_limit_per_minute"], self.account["rate_limit_window_seconds"])
 
     def dump(self) -> dict[str, Any]:
         with self.lock:
@@ -73,36 +75,22 @@ class NocrmState:
         admins = sorted((u for u in self.users.values() if u["is_admin"]), key=lambda u: u["id"])
         return admins[0] if admins else {"id": None, "email": None, "firstname": "API", "lastname": ""}
 
-    def set_rate_limit(self, per_minute: int | None, window_seconds: float) -> dict[str, Any]:
+    def set_rate_limit(self, per_minute: int | None = None, window_seconds: float = 60, **extra: Any) -> dict[str, Any]:
+        """Set the per-window budget (and the account document's copy of it); ValueError names a bad value."""
         with self.lock:
-            if per_minute is not None and (not isinstance(per_minute, int) or per_minute < 1):
-                raise ValueError("per_minute must be a positive integer or null")
-            if not isinstance(window_seconds, int | float) or window_seconds <= 0:
-                raise ValueError("window_seconds must be a positive number")
+            described = self.budget.set(per_minute, window_seconds, **extra)
             self.account.update(rate_limit_per_minute=per_minute, rate_limit_window_seconds=window_seconds)
-            self.window_start, self.window_used = 0.0, 0
-            return self.rate_limit()
+            return described
 
     def rate_limit(self) -> dict[str, Any]:
-        limit = self.account["rate_limit_per_minute"]
-        return {"per_minute": limit, "window_seconds": self.account["rate_limit_window_seconds"],
-                "used": self.window_used, "remaining": None if limit is None else max(0, limit - self.window_used)}
+        return self.budget.describe()
 
     def take(self, now: float | None = None) -> None:
         """Count one call against the budget, or answer 429 with ``API-RETRY-AFTER`` and ``API-LIMIT-RESET``."""
-        limit = self.account["rate_limit_per_minute"]
-        if limit is None:
-            return
-        now = time.monotonic() if now is None else now
-        window = self.account["rate_limit_window_seconds"]
-        if now - self.window_start >= window:
-            self.window_start, self.window_used = now, 0
-        if self.window_used >= limit:
-            wait = self.window_start + window - now
-            seconds = max(1, math.ceil(wait)) if window >= 1 else window
+        wait = self.budget.take(now)
+        if wait is not None:
             raise NocrmError(429, "too_many_requests", "Too many requests: slow down",
-                             {"API-RETRY-AFTER": f"{seconds:g}", "API-LIMIT-RESET": str(math.ceil(time.time() + wait))})
-        self.window_used += 1
+                             {"API-RETRY-AFTER": f"{wait:g}", "API-LIMIT-RESET": str(math.ceil(time.time() + wait))})
 
     # --- lookups -----------------------------------------------------------------------------------------
 

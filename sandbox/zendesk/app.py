@@ -14,10 +14,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, Response
 from fastapi.routing import APIRoute
 
+from sandbox.budget import add_rate_limit_routes
 from sandbox.core import JSONAnswer, Vendor
 from sandbox.zendesk.document import ZendeskError, bad_request, not_found
 from sandbox.zendesk.state import ZendeskState
@@ -245,22 +246,7 @@ def make_router(state: ZendeskState) -> APIRouter:
 def make_control(state: ZendeskState) -> APIRouter:
     """`/_sandbox/zendesk/rate-limit`: the account-wide per-minute budget (off by default)."""
     control = APIRouter()
-
-    @control.get("/rate-limit", summary="Zendesk's per-minute request budget and its use")
-    def get_rate_limit() -> dict[str, Any]:
-        with state.lock:
-            return state.rate_limit()
-
-    @control.put("/rate-limit", summary="Set Zendesk's per-minute request budget (null: off)")
-    def put_rate_limit(settings: dict[str, Any] = Body(...)) -> dict[str, Any]:
-        unknown = set(settings) - {"per_minute", "window_seconds"}
-        if unknown:
-            raise HTTPException(422, f"unknown keys {sorted(unknown)}; allowed: per_minute, window_seconds")
-        try:
-            return state.set_rate_limit(settings.get("per_minute"), settings.get("window_seconds", 60))
-        except ValueError as exc:
-            raise HTTPException(422, str(exc).replace("account.rate_limit_", "")) from exc
-
+    add_rate_limit_routes(control, "Zendesk", state)
     return control
 
 

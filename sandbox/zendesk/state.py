@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import threading
 import time
 from typing import Any
 
+from sandbox.budget import RequestBudget
 from sandbox.zendesk.document import (
     PRIORITIES,
     STATUSES,
@@ -55,8 +55,8 @@ class ZendeskState:
             self.ticket_forms: dict[int, dict[str, Any]] = fresh["ticket_forms"]
             self.tickets: dict[int, dict[str, Any]] = fresh["tickets"]
             self.idempotency: dict[str, tuple[str, int, float]] = {}
-            self.window_start = 0.0
-            self.window_used = 0
+            self.budget = RequestBudget()
+            self.budget.set(self.account["rate_limit_per_minute"], self.account["rate_limit_window_seconds"])
 
     def dump(self) -> dict[str, Any]:
         with self.lock:
@@ -80,33 +80,28 @@ class ZendeskState:
         wanted = email.strip().lower()
         return next((u for u in self.users.values() if u["email"] == wanted and u["role"] != "end-user"), None)
 
-    def set_rate_limit(self, per_minute: int | None, window_seconds: float) -> dict[str, Any]:
+    def set_rate_limit(self, per_minute: int | None = None, window_seconds: float = 60, **extra: Any) -> dict[str, Any]:
+        """Set the account's per-window budget (validated as the account document is); ValueError names a bad value."""
         with self.lock:
+            if extra:
+                raise ValueError(f"unknown keys {sorted(extra)}; allowed: per_minute, window_seconds")
             self.account.update(parse_account({**self.account, "rate_limit_per_minute": per_minute,
                                                "rate_limit_window_seconds": window_seconds}))
-            self.window_start, self.window_used = 0.0, 0
-            return self.rate_limit()
+            return self.budget.set(self.account["rate_limit_per_minute"], self.account["rate_limit_window_seconds"])
 
     def rate_limit(self) -> dict[str, Any]:
-        limit = self.account["rate_limit_per_minute"]
-        return {"per_minute": limit, "window_seconds": self.account["rate_limit_window_seconds"],
-                "used": self.window_used, "remaining": None if limit is None else max(0, limit - self.window_used)}
+        return self.budget.describe()
 
     def take(self, now: float | None = None) -> dict[str, str]:
         """Count one request against the account's budget; the rate headers to answer, or a 429."""
-        limit = self.account["rate_limit_per_minute"]
+        limit = self.budget.per_minute
         if limit is None:
             return {}
-        now = time.monotonic() if now is None else now
-        window = self.account["rate_limit_window_seconds"]
-        if now - self.window_start >= window:
-            self.window_start, self.window_used = now, 0
-        if self.window_used >= limit:
-            wait = max(1, math.ceil(self.window_start + window - now)) if window >= 1 else window
+        wait = self.budget.take(now)
+        if wait is not None:
             raise ZendeskError(429, RATE_LIMITED, {"Retry-After": f"{wait:g}", "X-Rate-Limit": str(limit),
                                                    "X-Rate-Limit-Remaining": "0"})
-        self.window_used += 1
-        return {"X-Rate-Limit": str(limit), "X-Rate-Limit-Remaining": str(limit - self.window_used)}
+        return {"X-Rate-Limit": str(limit), "X-Rate-Limit-Remaining": str(limit - self.budget.used)}
 
     # --- users -------------------------------------------------------------------------------------------
 
