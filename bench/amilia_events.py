@@ -1,6 +1,6 @@
 """Benchmark of Amilia webhook processing: throughput and lag, accepted (inbox) → applied (Cyberimpact sandbox).
 
-    .venv/bin/python bench/amilia_events.py [--persons 2000] [--events 3000] [--rate 350] [--backlog 3000]
+    .venv/bin/python bench/amilia_events.py [--persons 2000] [--events 10000] [--rate 1000] [--backlog 3000]
 
 1. The sandbox runs in its own process, loaded with a generated organisation (``sandbox.seed.generate``).
 2. A child process saves the link's Blocks (Prefect's embedded server starts), runs the initial sync, then
@@ -10,7 +10,13 @@
    new and updated persons, purchases, deleted persons and accounts, other contexts), renders every payload
    through the Amilia API, then inserts the events into the inbox: first ``--events`` at a steady
    ``--rate`` per second (the lag phase), then ``--backlog`` at once (the capacity phase).
-4. Lag = ``done_at − received_at`` of each inbox row; events/s = events / (first received → last done).
+4. Lag = ``done_at − received_at`` of each inbox row; events/s = events / (first received → last done);
+   sustained events/s (the lag phase's headline) = events / (first done → last done), the rate the drain
+   kept up with while the load was offered.
+5. CPU: the drain process, Prefect's server (its child), the sandbox (emulators; the time it spent loading
+   the bench's Amilia states apart) and this process (the generator, in the gateway's place), against the
+   two cores' capacity over the phase: the sandbox's share of the machine, and Passerelle's own CPU per event
+   (drain + Prefect server).
 
 Writes ``bench/results/amilia_events.json``; the last line printed is the headline.
 """
@@ -19,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import json
 import os
@@ -33,10 +38,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _amilia_events_figures import cpu_line, cpu_of, cpu_share, figures, gc_clock, machine_busy  # noqa: E402
 from _common import RESULTS, SandboxProcess, call_counts, child_env, log, machine  # noqa: E402
 
 LINK = "bench"
-TARGET_EPS, TARGET_P99 = 300.0, 5.0
+TARGET_EPS, TARGET_P99 = 1000.0, 2.0  # issue 16: >= 1,000 events/s sustained, lag p99 <= 2 s
 # Share of each kind of event (weights). Cancellations: ~6 % of registrations are cancelled in a generated
 # organisation (docs/sandbox-amilia.md); deletions of persons and accounts are rare.
 MIX = {"reg_create": 45, "reg_update": 15, "reg_cancel": 4, "person_update": 15, "person_create": 8,
@@ -61,6 +67,7 @@ def child(spec: dict[str, Any], work: Path) -> None:
             return
         time.sleep(0.05)
     runs = []
+    gc_time = gc_clock()
 
     async def loop() -> None:
         while not (work / "stop").exists() and os.getppid() != 1:
@@ -77,6 +84,7 @@ def child(spec: dict[str, Any], work: Path) -> None:
     else:
         asyncio.run(loop())
     (work / "runs.json").write_text(json.dumps(runs, default=str))
+    (work / "gc.json").write_text(json.dumps({"gc_seconds": round(gc_time(), 3)}))
 
 
 # -- parent: the events ---------------------------------------------------------------------------------
@@ -209,15 +217,18 @@ def render(sandbox: SandboxProcess, doc: dict[str, Any], planned: list[tuple[str
     return deliveries
 
 
-def insert(sandbox: SandboxProcess, chunks: list[tuple[bytes, list[Any]]], rate: float | None) -> None:
+def insert(sandbox: SandboxProcess, chunks: list[tuple[bytes, list[Any]]], rate: float | None) -> float:
     """Insert the chunks' deliveries (all at once, or at a steady rate), loading each chunk's Amilia state
-    just before its events: a webhook arrives once its change is made, not before."""
+    just before its events: a webhook arrives once its change is made, not before. Returns the sandbox's
+    CPU seconds spent loading these states (the bench's doing, not an API call of the drain's)."""
     from passerelle.store.inbox import store_deliveries
 
-    started, done = time.perf_counter(), 0
+    started, done, loading = time.perf_counter(), 0, 0.0
     for state, deliveries in chunks:
+        before = sandbox.cpu_seconds()
         sandbox.http.put("/_sandbox/amilia/state", content=state,
                          headers={"Content-Type": "application/json"}).raise_for_status()
+        loading += sandbox.cpu_seconds() - before
         if rate is None:
             for i in range(0, len(deliveries), 500):
                 store_deliveries(deliveries[i:i + 500])
@@ -229,6 +240,7 @@ def insert(sandbox: SandboxProcess, chunks: list[tuple[bytes, list[Any]]], rate:
                 store_deliveries(deliveries[sent:due])
                 done, sent = done + due - sent, due
             time.sleep(0.01)
+    return loading
 
 
 def wait_done(ids: set[str], timeout: float) -> list[Any]:
@@ -253,44 +265,27 @@ def wait_done(ids: set[str], timeout: float) -> list[Any]:
     return rows
 
 
-def cpu_of(pid: int) -> dict[str, float]:
-    """CPU seconds (user + system) of a process and of its children (Prefect's embedded server)."""
-    import psutil
-
-    me = psutil.Process(pid)
-    own = sum(me.cpu_times()[:2])
-    kids = 0.0
-    for child_ in me.children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            kids += sum(child_.cpu_times()[:2])
-    return {"drain": own, "prefect_server": kids}
-
-
 def phase(sandbox: SandboxProcess, proc: subprocess.Popen, chunks: list[tuple[bytes, list[Any]]],
           rate: float | None, label: str) -> dict[str, Any]:
     """Insert one phase's events, wait for them, and measure lag, throughput and the CPU each process used."""
     sandbox.clear_requests()
     before, sb_before, started = cpu_of(proc.pid), sandbox.cpu_seconds(), time.perf_counter()
-    insert(sandbox, chunks, rate)
+    me_before, machine_before = time.process_time(), machine_busy()
+    loading = insert(sandbox, chunks, rate)
     fig = figures(wait_done({d.event_id for _, ds in chunks for d in ds}, 600))
     wall = time.perf_counter() - started
     after = cpu_of(proc.pid)
     calls = call_counts(sandbox)
     fig["calls"] = {v: {"total": c["total"], "by_route": c["by_route"]} for v, c in calls.items()}
-    fig["cpu_s"] = {"drain": round(after["drain"] - before["drain"], 1),
-                    "prefect_server": round(after["prefect_server"] - before["prefect_server"], 1),
-                    "sandbox": round(sandbox.cpu_seconds() - sb_before, 1), "wall": round(wall, 1)}
+    fig["cpu_s"] = cpu = {"drain": round(after["drain"] - before["drain"], 2),
+                          "prefect_server": round(after["prefect_server"] - before["prefect_server"], 2),
+                          "sandbox": round(sandbox.cpu_seconds() - sb_before - loading, 2),
+                          "sandbox_state_loads": round(loading, 2),
+                          "generator": round(time.process_time() - me_before, 2),
+                          "machine": round(machine_busy() - machine_before, 2), "wall": round(wall, 2)}
+    fig["cpu_share"] = cpu_share(cpu, fig["events"])
     log(f"{label}: " + json.dumps({k: v for k, v in fig.items() if k != "calls"}))
     return fig
-
-
-def figures(rows: list[Any]) -> dict[str, Any]:
-    lags = sorted((r.done_at - r.received_at).total_seconds() for r in rows if r.done_at)
-    span = (max(r.done_at for r in rows) - min(r.received_at for r in rows)).total_seconds()
-    pick = lambda q: round(lags[min(len(lags) - 1, int(q * len(lags)))], 3)  # noqa: E731
-    return {"events": len(rows), "done": len(lags), "dead": sum(r.status == "dead" for r in rows),
-            "span_s": round(span, 3), "events_per_s": round(len(rows) / span, 1), "lag_p50_s": pick(0.50),
-            "lag_p90_s": pick(0.90), "lag_p99_s": pick(0.99), "lag_max_s": round(lags[-1], 3)}
 
 
 def make_chunks(sandbox: SandboxProcess, doc: dict[str, Any], args: argparse.Namespace
@@ -347,16 +342,21 @@ def bench(args: argparse.Namespace) -> None:
                 except subprocess.TimeoutExpired:
                     proc.kill()
             runs = json.loads((work / "runs.json").read_text())
+            result["drain_gc_seconds"] = json.loads((work / "gc.json").read_text())["gc_seconds"]
+            log(f"drain process: {result['drain_gc_seconds']} s in the garbage collector")
             result["runs"] = [{k: r[k] for k in ("batches", "claimed", "applied", "failed", "dead", "skipped",
                                                  "amilia_calls", "cyberimpact_calls", "seconds", "stage_seconds")}
                               for r in runs if r["batches"]]
             args.output.write_text(json.dumps(result, indent=1, default=str))
     steady, capacity = result["lag_phase"], result["capacity_phase"] or result["lag_phase"]
-    print(f"lag phase {steady['events_per_s']} events/s at {args.rate:g}/s offered, lag p50 {steady['lag_p50_s']} s, "
-          f"p99 {steady['lag_p99_s']} s; capacity phase {capacity['events_per_s']} events/s; failed or dead "
-          f"{sum(r['failed'] + r['dead'] for r in result['runs'])}")
-    print(f"amilia_events: {capacity['events_per_s']} events/s, lag p99 {steady['lag_p99_s']} s vs target "
-          f"≥{TARGET_EPS:g}/s, ≤{TARGET_P99:g} s")
+    print(f"lag phase {steady['events']} events offered at {args.rate:g}/s: sustained "
+          f"{steady['sustained_events_per_s']} events/s ({steady['events_per_s']} from first received to last "
+          f"done), lag p50 {steady['lag_p50_s']} s, p99 {steady['lag_p99_s']} s; capacity phase "
+          f"{capacity['events_per_s']} events/s; failed or dead {sum(r['failed'] + r['dead'] for r in result['runs'])}")
+    for name, fig in (("lag phase", steady), ("capacity phase", capacity)):
+        print(cpu_line(name, fig))
+    print(f"amilia_events: {steady['sustained_events_per_s']} events/s sustained, lag p99 {steady['lag_p99_s']} s "
+          f"vs target ≥{TARGET_EPS:g}/s, ≤{TARGET_P99:g} s")
 
 
 def measure(args: argparse.Namespace, work: Path, sandbox: SandboxProcess, proc: subprocess.Popen,
@@ -388,10 +388,10 @@ def measure(args: argparse.Namespace, work: Path, sandbox: SandboxProcess, proc:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, default=2000)
-    parser.add_argument("--events", type=int, default=3000, help="events of the lag phase (steady rate)")
-    parser.add_argument("--rate", type=float, default=350.0, help="events per second offered in the lag phase")
+    parser.add_argument("--events", type=int, default=10000, help="events of the lag phase (steady rate)")
+    parser.add_argument("--rate", type=float, default=1000.0, help="events per second offered in the lag phase")
     parser.add_argument("--backlog", type=int, default=3000, help="events of the capacity phase (all at once)")
-    parser.add_argument("--chunk", type=int, default=500,
+    parser.add_argument("--chunk", type=int, default=1000,
                         help="the lag phase loads the Amilia state changed by the next N events before them")
     parser.add_argument("--batch-size", type=int, default=1000, help="as the deployment (prefect.yaml)")
     parser.add_argument("--seed", type=int, default=7)

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import func, text
+from sqlalchemy import func, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import select
@@ -167,11 +167,15 @@ def claim_batch(source: str, link: str, worker: str, limit: int = 200, lease_sec
 
 
 def mark_done(ids: list[int], url: str | None = None) -> None:
+    """Mark events done: one ``UPDATE … WHERE id IN`` per 500 ids, in one transaction (loading each row as an
+    ORM object cost a drain ~0.2 ms per event)."""
     if not ids:
         return
+    table, now = InboxEvent.__table__, _now()
     with session_scope(url) as s:
-        for event in s.exec(select(InboxEvent).where(InboxEvent.id.in_(ids))):
-            event.status, event.done_at, event.claimed_until, event.last_error = DONE, _now(), None, None
+        for start in range(0, len(ids), 500):
+            s.execute(update(table).where(table.c.id.in_(ids[start:start + 500]))
+                      .values(status=DONE, done_at=now, claimed_until=None, last_error=None))
 
 
 def backoff_seconds(attempts: int, base: float = 2.0, cap: float = 600.0) -> float:

@@ -152,3 +152,37 @@ async def test_reader_one_by_one_and_listing_everyone_agree(sandbox):
         snapshot = RegistrationsSnapshot(amilia, SINCE, TODAY + timedelta(days=1))
         assert await snapshot.fully_cancelled({1: {100}}) == set() and snapshot.reads == 1
         assert await snapshot.fully_cancelled({1: {100}}) == set() and snapshot.reads == 2  # 100 is live: read
+
+
+async def test_an_archived_persons_email_is_looked_up_before_the_batch_is_planned(sandbox):
+    """"Les adresses courriel des personnes … archivé seront retirées des groupes" — an archived person's
+    e-mail is looked up in the whole organisation (a live person may share it). The reader does it with the
+    batch's other reads, so the plan needs no second pass (issue 16: planning twice cost a third of a batch)."""
+    org = family()
+    julie = org.persons[1]
+    julie["IsArchived"] = True  # Amilia shows a deleted person archived
+    httpx.put(f"{sandbox.url}/_sandbox/amilia/state", json=org.state(), timeout=30).raise_for_status()
+    events = [read(1, person_event(julie, "Delete")), read(2, person_event(org.persons[0], "Update"))]
+    assert events[0].kind == PERSON_ARCHIVE
+    async with AmiliaClient(username="demo@passerelle.dev", password="demo-password", organization="8008",
+                            base_url=sandbox.amilia_url) as amilia:
+        state = await AmiliaReader(amilia).read(events)
+    assert "julie@example.org" in (state.sharers or {}) and "marc@example.org" not in (state.sharers or {})
+    plan = plan_batch(events, state, SINCE, TODAY)
+    assert plan.sharer_lookups == set()  # nothing left to look up: planned once
+    archived = plan.contacts.set_index("email")["archived"]
+    assert bool(archived["julie@example.org"]) and not bool(archived["marc@example.org"])
+
+
+def test_the_collector_is_tuned_while_drains_run_and_restored_after_the_last():
+    import gc
+
+    from tasks.amilia_cyberimpact.events.handler import lean_collector
+
+    before = gc.get_threshold()
+    with lean_collector(young=50_000):
+        assert gc.get_threshold()[0] == max(50_000, before[0]) and gc.get_freeze_count() > 0
+        with lean_collector(young=50_000):  # a second drain of the process (another link, a test's thread)
+            pass
+        assert gc.get_threshold()[0] == max(50_000, before[0])
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0

@@ -17,6 +17,7 @@ write, record.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import Counter
@@ -35,6 +36,7 @@ from passerelle.store.engine import off_loop
 from passerelle.store.inbox import InboxEvent
 from tasks.amilia_cyberimpact.events.fetch import AmiliaReader, AmiliaState, RegistrationsSnapshot, remember_and_resolve
 from tasks.amilia_cyberimpact.events.model import (
+    REGISTRATION_CANCEL,
     SKIP_ALL_CANCELLED,
     AmiliaEvent,
     BadPayload,
@@ -112,7 +114,9 @@ async def plan_events(ctx: EventContext, rows: list[InboxEvent]) -> PlannedBatch
     if not batch.events:
         return batch
     clock = time.perf_counter()
-    state = await ctx.reader.read(batch.events)
+    cancelled = {int(e.record["Id"]) for e in batch.events
+                 if e.kind == REGISTRATION_CANCEL and e.activity_id is not None and e.record.get("Id") is not None}
+    state, _ = await asyncio.gather(ctx.reader.read(batch.events), _refresh_registrations(ctx, cancelled))
     result.timings["amilia read"] = time.perf_counter() - clock
     clock = time.perf_counter()
     batch.plan = plan_batch(batch.events, state, ctx.since, ctx.today)
@@ -123,6 +127,14 @@ async def plan_events(ctx: EventContext, rows: list[InboxEvent]) -> PlannedBatch
     batch.notes = await _keep_fully_cancelled(ctx, batch.plan)
     result.timings["cancelled-for-all check"] = time.perf_counter() - clock
     return batch
+
+
+async def _refresh_registrations(ctx: EventContext, cancelled: set[int]) -> None:
+    """The registrations snapshot that judges "cancelled for all participants", read with the batch's other
+    Amilia reads when its cancellations need it; a failure is left to the check after planning, which reads
+    again and fails the cancellations concerned if it fails again."""
+    with contextlib.suppress(Exception):
+        await ctx.registrations.refresh(cancelled)
 
 
 async def _plan_shared_emails(ctx: EventContext, batch: PlannedBatch, state: AmiliaState, emails: set[str]

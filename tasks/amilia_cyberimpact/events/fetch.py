@@ -30,12 +30,14 @@ from passerelle.store.registrations import registration_facts, remember_registra
 from tasks.amilia_cyberimpact.events.model import (
     ACCOUNT_ARCHIVE,
     MEMBERSHIP_CANCEL,
+    PERSON_ARCHIVE,
     REGISTRATION_CANCEL,
     SKIP,
     AmiliaEvent,
     registration_fact,
     resolve_thin,
 )
+from tasks.amilia_cyberimpact.events.snapshot import RegistrationsSnapshot as RegistrationsSnapshot  # re-exported
 
 Resource = tuple[str, int]  # ("person", 501), ("account", 77), ("registrations", 77), ("holders", 12)
 ALL_PERSONS: Resource = ("all persons", 0)    # the listing of every person of the organisation
@@ -84,16 +86,16 @@ class AmiliaState:
         return (self._index()[1].get(email, set()) - self.persons.keys()) | self._index()[2].get(email, set())
 
     def _index(self) -> tuple:
-        """(key, listed e-mail → ids, fresh e-mail → ids, listed id → person): built once per state."""
+        """(key, listed e-mail → ids, fresh e-mail → ids, listed id → person): built once per state and count
+        of fresh records; the listing's part once per listing (batches share a listing for up to a minute)."""
         key = (id(self.everyone), len(self.persons))
         if self._by_email is None or self._by_email[0] != key:
-            listed: dict[str, set[int]] = {}
             fresh: dict[str, set[int]] = {}
-            for index, people in ((listed, self.everyone or []), (fresh, self.persons.values())):
-                for p in people:
-                    if (address := email_of(p)) is not None:
-                        index.setdefault(address, set()).add(int(p["Id"]))
-            self._by_email = (key, listed, fresh, {int(p["Id"]): p for p in self.everyone or []})
+            for p in self.persons.values():
+                if (address := email_of(p)) is not None:
+                    fresh.setdefault(address, set()).add(int(p["Id"]))
+            listed, by_id = _listing_index(self.everyone)
+            self._by_email = (key, listed, fresh, by_id)
         return self._by_email
 
     def shared(self, email: str) -> bool:
@@ -110,6 +112,26 @@ class AmiliaState:
         accounts = {r.get("AccountId") for r in records.values()}
         owner = self.owner_id(next(iter(accounts))) if len(accounts) == 1 else None
         return owner is None or owner not in ids or bool(records[owner].get("IsArchived"))
+
+
+_LISTING_INDEX: tuple[list, dict[str, set[int]], dict[int, dict[str, Any]]] | None = None
+
+
+def _listing_index(everyone: list[dict[str, Any]] | None) -> tuple[dict[str, set[int]], dict[int, dict[str, Any]]]:
+    """E-mail → person ids, and id → person, of a persons listing: built once per listing (a listing is never
+    changed once read, and the last one is kept here with its index)."""
+    global _LISTING_INDEX
+    cached = _LISTING_INDEX
+    if everyone is None:
+        return {}, {}
+    if cached is not None and cached[0] is everyone:
+        return cached[1], cached[2]
+    listed: dict[str, set[int]] = {}
+    for p in everyone:
+        if (address := email_of(p)) is not None:
+            listed.setdefault(address, set()).add(int(p["Id"]))
+    _LISTING_INDEX = (everyone, listed, {int(p["Id"]): p for p in everyone})
+    return listed, _LISTING_INDEX[2]
 
 
 class AmiliaReader:
@@ -161,7 +183,7 @@ class AmiliaReader:
                 _keep_needed(state, persons, accounts, full_accounts)
                 if state.everyone is not None:
                     self._everyone, self._everyone_at, state.listed_now = state.everyone, time.monotonic(), True
-                await self._read_shared(state)
+                await self._read_shared(state, live)
                 return state
             state.errors = {r: e for r, e in state.errors.items() if r not in (ALL_PERSONS, ALL_ACCOUNTS)}
             state.persons, state.accounts, jobs = {}, {}, []  # the listing failed: one by one
@@ -179,14 +201,16 @@ class AmiliaReader:
             persons -= _seen(state, "person")
         if live:
             await self._list_everyone(state)
-            await self._read_shared(state)
+            await self._read_shared(state, live)
         return state
 
-    async def _read_shared(self, state: AmiliaState) -> None:
-        """Before planning: the e-mails of the batch's persons that others share are looked up at once (so
-        the batch is planned once). A failed lookup is left to the plan, which asks again and fails the events
-        touching those e-mails if it fails again."""
+    async def _read_shared(self, state: AmiliaState, events: list[AmiliaEvent]) -> None:
+        """Before planning: the e-mails of the batch's persons that others share, and those of the archived
+        persons its events involve (the plan looks these up in the whole organisation too), are looked up at
+        once, so that the batch is planned once instead of twice. A failed lookup is left to the plan, which
+        asks again and fails the events touching those e-mails if it fails again."""
         emails = {e for p in state.persons.values() if (e := email_of(p)) and state.shared(e)}
+        emails |= archived_emails(state, events)
         if emails and await self.read_sharers(state, emails):
             for email in emails:
                 (state.sharers or {}).pop(email, None)
@@ -284,6 +308,32 @@ def remember_and_resolve(events: list[AmiliaEvent], organization: str, window_st
             resolve_thin(e, known.get(e.registration_id or ""), window_start)
 
 
+def archived_emails(state: AmiliaState, events: list[AmiliaEvent]) -> set[str]:
+    """The e-mails the plan looks up because they are archived (``plan._archived_emails``): of the persons the
+    events involve (the person, the account's owner, an archived account's members), those who would be a
+    contact of their own (an e-mail; not a child, unless an owner) and are archived — in Amilia, through their
+    account, or by an event of the batch."""
+    persons = {e.person_id for e in events if e.kind == PERSON_ARCHIVE}
+    accounts = {e.account_id for e in events if e.kind == ACCOUNT_ARCHIVE}
+    involved: set[int | None] = set()
+    for e in events:
+        account = e.account_id if e.account_id is not None else state.account_of(e.person_id)
+        involved |= {e.person_id, state.owner_id(account) or e.owner_id}
+        if e.kind == ACCOUNT_ARCHIVE and account is not None:
+            involved.update(state.member_ids(account))
+    owners = {state.owner_id(a) for a in state.accounts}
+    out = set()
+    for pid in involved - {None}:
+        person = state.persons.get(pid)  # type: ignore[arg-type]
+        if person is None or (email := email_of(person)) is None or (person.get("IsChild") and pid not in owners):
+            continue
+        account = person.get("AccountId")
+        if pid in persons or person.get("IsArchived") or account in accounts \
+                or (state.accounts.get(account) or {}).get("IsArchived"):
+            out.add(email)
+    return out
+
+
 def email_of(person: dict[str, Any]) -> str | None:
     text = str(person.get("Email") or "").strip().lower()
     return text if "@" in text else None
@@ -338,40 +388,3 @@ async def _run(state: AmiliaState, jobs: list[tuple[Resource, Callable[[], Await
             (state.persons if resource == ALL_PERSONS else state.accounts).update({int(x["Id"]): x for x in result})
         elif other is not None:
             other[resource] = result
-
-
-class RegistrationsSnapshot:
-    """The organisation's registrations of the sync window, read to judge "activity cancelled for all
-    participants".
-
-    Seed: "Si une activité est complètement annulée pour tous les participants, nous conserverons le groupe
-    de l'activité avec sa liste de contacts intacte". The listing is the heaviest read of a batch (every
-    registration of the window), so a drain reuses it while it can judge: at most `max_age` seconds old, and
-    showing every cancellation being judged as cancelled already — a snapshot taken after the cancellations
-    it judges, as a read at processing time would be. Otherwise it is read again.
-    """
-
-    def __init__(self, amilia: AmiliaClient, since: date, until: date, max_age: float = 60.0) -> None:
-        self.amilia, self.since, self.until, self.max_age = amilia, since, until, max_age
-        self.read_at = float("-inf")
-        self.cancelled: set[int] = set()
-        self.live_by_activity: dict[int, int] = {}
-        self.reads = 0
-
-    async def fully_cancelled(self, cancellations: dict[int, set[int]]) -> set[int]:
-        """Of the activities given (activity id → ids of the registrations just cancelled), those whose
-        registrations in the window are all cancelled."""
-        if not cancellations:
-            return set()
-        known = set().union(*cancellations.values()) <= self.cancelled
-        if not known or time.monotonic() - self.read_at > self.max_age:
-            registrations = await self.amilia.list_registrations(self.since, self.until, show_ended=True)
-            self.reads += 1
-            self.read_at = time.monotonic()
-            self.cancelled = {int(r["Id"]) for r in registrations if r.get("IsCancelled")}
-            self.live_by_activity = {}
-            for r in registrations:
-                act = (r.get("Activity") or {}).get("Id")
-                if act is not None and not r.get("IsCancelled"):
-                    self.live_by_activity[int(act)] = self.live_by_activity.get(int(act), 0) + 1
-        return {a for a in cancellations if not self.live_by_activity.get(a)}

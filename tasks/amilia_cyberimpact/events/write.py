@@ -326,8 +326,13 @@ async def _remove(side: CyberimpactAccount, plan: BatchPlan, members: dict[str, 
         todo.append((email, gid, events, keys))
     done = await off_loop(store_url, done_keys, {k for *_, keys in todo for k in keys}, url=store_url)
     todo = [t for t in todo if not (t[3] & done)]
-    results = await asyncio.gather(*(_remove_one(side.client, email, gid, keys, store_url)
-                                     for email, gid, _, keys in todo), return_exceptions=True)
+    results = await asyncio.gather(*(_remove_one(side.client, email, gid) for email, gid, _, _ in todo),
+                                   return_exceptions=True)
+    # done: a re-run does not send them again. Recorded together, in one store transaction, once the calls are
+    # answered; one killed before this finds the member already out of the group (the members read).
+    await off_loop(store_url, record_effects, {k for (*_, keys), result in zip(todo, results, strict=True)
+                                               if not isinstance(result, BaseException) for k in keys},
+                   url=store_url)
     for (_, _, events, _), result in zip(todo, results, strict=True):
         if isinstance(result, AuthError):
             raise result
@@ -337,8 +342,6 @@ async def _remove(side: CyberimpactAccount, plan: BatchPlan, members: dict[str, 
             out.removals += 1
 
 
-async def _remove_one(client: CyberimpactClient, email: str, gid: str, keys: set[str], store_url: str | None
-                      ) -> None:
+async def _remove_one(client: CyberimpactClient, email: str, gid: str) -> None:
     with contextlib.suppress(NotFoundError):  # member or group gone: nothing left to remove
         await client.remove_member_group(email, int(gid))
-    await off_loop(store_url, record_effects, keys, url=store_url)  # done: a re-run does not send it again
