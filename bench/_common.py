@@ -6,6 +6,7 @@ process can import this module without pulling Prefect or pandas into its own pe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -139,6 +140,22 @@ class SandboxProcess(SandboxAddress):
         return times.user + times.system
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its live children (e.g. a flow and its Prefect server)."""
+    import psutil
+
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        for proc in (root, *root.children(recursive=True)):
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system
+    except psutil.Error:
+        pass
+    return total
+
+
 def _route(vendor: str, method: str, path: str) -> str:
     """A request's route with ids replaced by ``{id}``, e.g. ``GET /batches/{id}``."""
     prefix = {"amilia": "/amilia/api/V3", "cyberimpact": "/cyberimpact"}[vendor]
@@ -229,10 +246,11 @@ def gateway_env(code_root: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_gateway(code_root: Path, tmp: str, store: str, port: int) -> subprocess.Popen:
-    """`passerelle gateway serve` of the checkout `code_root` on `port`, its store `store`, in its own process."""
+def start_gateway(code_root: Path, tmp: str, store: str, port: int, **extra: str) -> subprocess.Popen:
+    """`passerelle gateway serve` of the checkout `code_root` on `port`, its store `store`, in its own process;
+    `extra`: more environment (e.g. PREFECT_API_URL, for sources whose secret is a Prefect block)."""
     env = gateway_env(code_root, PASSERELLE_DATABASE_URL=store, PASSERELLE_HOME=tmp,
-                      PREFECT_HOME=f"{tmp}/prefect", PREFECT_SERVER_ANALYTICS_ENABLED="false")
+                      PREFECT_HOME=f"{tmp}/prefect", PREFECT_SERVER_ANALYTICS_ENABLED="false", **extra)
     log_path = Path(tmp) / "gateway.log"
     with log_path.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "passerelle.cli.main", "gateway", "serve", "--port",
