@@ -9,7 +9,7 @@ import asyncio
 from connectors.mailchimp import MailchimpCredentials
 from connectors.mailchimp import zap as mailchimp_zap
 from tests.connectors.conftest import Control
-from tests.connectors.test_mailchimp import KEY, LIST, UPSERT, creds, members
+from tests.connectors.mailchimp_support import KEY, LIST, UPSERT, creds, members
 
 
 def pool() -> dict:

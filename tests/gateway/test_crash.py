@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
-import time
-
-import httpx
 
 from passerelle.gateway.server import free_port
 from passerelle.store.inbox import list_events
 from passerelle.store.links import create_link
-from tests.gateway.conftest import body_of, envelope, sha
-from tests.gateway.support import start_gateway
+from tests.gateway.support import Burst, start_gateway
 
 
 def test_every_acknowledged_delivery_survives_sigkill(tmp_path):
@@ -22,35 +17,16 @@ def test_every_acknowledged_delivery_survives_sigkill(tmp_path):
     port = free_port()
     proc, log_path = start_gateway(tmp_path, store, port)
     url = f"http://127.0.0.1:{port}/hooks/amilia/default"
-    acked: list[str] = []
-    failed: list[str] = []
-    lock = threading.Lock()
-
-    def send(worker: int) -> None:
-        with httpx.Client(timeout=10) as client:
-            for i in range(32):
-                body = body_of(envelope(payload={"Id": worker * 1000 + i, "Note": "x" * 600}))
-                try:
-                    ok = client.post(url, params={"token": token}, content=body).status_code == 200
-                except httpx.TransportError:
-                    ok = False
-                with lock:
-                    (acked if ok else failed).append(sha(body))
-
-    threads = [threading.Thread(target=send, args=(w,)) for w in range(16)]  # 512 deliveries
+    burst = Burst(url, token, workers=16, per_worker=32, note_bytes=600)  # 512 deliveries
     try:
-        for t in threads:
-            t.start()
-        deadline = time.monotonic() + 30
-        while len(acked) < 120 and time.monotonic() < deadline:
-            time.sleep(0.001)
+        burst.start().wait_acked(120)
         os.kill(proc.pid, signal.SIGKILL)  # mid-burst: calls in flight, a batch maybe mid-commit
         proc.wait(timeout=10)
-        for t in threads:
-            t.join(timeout=30)
+        burst.join(30)
     finally:
         if proc.poll() is None:
             proc.kill()
+    acked, failed = burst.acked, burst.failed
     stored = {e.event_id for e in list_events(source="amilia", limit=10_000, url=store)}
     assert len(acked) >= 120 and failed, "the kill did not land in the middle of the burst"
     assert set(acked) <= stored, f"{len(set(acked) - stored)} acknowledged deliveries lost"

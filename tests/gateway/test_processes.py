@@ -22,7 +22,7 @@ from passerelle.gateway.sqlite import CommitLock
 from passerelle.store.inbox import list_events
 from passerelle.store.links import create_link
 from tests.gateway.conftest import Nudges, body_of, envelope, sha
-from tests.gateway.support import start_gateway
+from tests.gateway.support import Burst, start_gateway
 
 
 def test_the_commit_lock_is_the_store_files_and_only_sqlites(tmp_path):
@@ -120,32 +120,14 @@ def test_two_processes_serve_one_port_survive_a_killed_one_and_lose_nothing_ackn
     port = free_port()
     proc, log_path = start_gateway(tmp_path, store, port, "--processes", "2")
     url = f"http://127.0.0.1:{port}/hooks/amilia/default"
-    acked, failed, lock = [], [], threading.Lock()
+    burst = Burst(url, token, workers=12, per_worker=40, note_bytes=400, reconnect_every=8)
+    acked = burst.acked
     try:
+        # new connections now and then: the kernel spreads them over both processes
         first = _wait_for(lambda: len(_children(proc)) == 2 and _children(proc))
-
-        def send(worker: int) -> None:
-            with httpx.Client(timeout=10) as client:
-                for i in range(40):
-                    if i % 8 == 0:  # new connections now and then: the kernel spreads them over both processes
-                        client.close()
-                        client = httpx.Client(timeout=10)
-                    body = body_of(envelope(payload={"Id": worker * 1000 + i, "Note": "x" * 400}))
-                    try:
-                        ok = client.post(url, params={"token": token}, content=body).status_code == 200
-                    except httpx.TransportError:
-                        ok = False
-                    with lock:
-                        (acked if ok else failed).append(sha(body))
-                client.close()
-
-        threads = [threading.Thread(target=send, args=(w,)) for w in range(12)]
-        for t in threads:
-            t.start()
-        _wait_for(lambda: len(acked) >= 100)
+        burst.start().wait_acked(100)
         os.kill(first[0], signal.SIGKILL)  # one process dies mid-burst: its calls in flight may fail
-        for t in threads:
-            t.join(60)
+        burst.join(60)
         # the parent starts another; the port was served all along by the other one
         second = _wait_for(lambda: len(_children(proc)) == 2 and first[0] not in _children(proc)
                            and _children(proc))
@@ -164,7 +146,7 @@ def test_two_processes_serve_one_port_survive_a_killed_one_and_lose_nothing_ackn
                 os.kill(pid, signal.SIGKILL)
             proc.kill()
     stored = {e.event_id for e in list_events(source="amilia", limit=10_000, url=store)}
-    assert len(acked) >= 400, f"only {len(acked)} of 481 calls were acknowledged ({len(failed)} failed)"
+    assert len(acked) >= 400, f"only {len(acked)} of 481 calls were acknowledged ({len(burst.failed)} failed)"
     assert set(acked) <= stored, f"{len(set(acked) - stored)} acknowledged deliveries lost"
     assert "Traceback" not in log_path.read_text()
 
@@ -175,33 +157,18 @@ def test_when_the_supervisor_is_killed_its_processes_stop_and_keep_what_they_ack
     port = free_port()
     proc, log_path = start_gateway(tmp_path, store, port, "--processes", "2")
     url = f"http://127.0.0.1:{port}/hooks/amilia/default"
-    acked, lock = [], threading.Lock()
+    burst = Burst(url, token, workers=8, per_worker=60)
     children = _wait_for(lambda: len(_children(proc)) == 2 and _children(proc))
     try:
-        def send(worker: int) -> None:
-            with httpx.Client(timeout=10) as client:
-                for i in range(60):
-                    body = body_of(envelope(payload={"Id": worker * 1000 + i}))
-                    try:
-                        if client.post(url, params={"token": token}, content=body).status_code == 200:
-                            with lock:
-                                acked.append(sha(body))
-                    except httpx.TransportError:
-                        pass
-
-        threads = [threading.Thread(target=send, args=(w,)) for w in range(8)]
-        for t in threads:
-            t.start()
-        _wait_for(lambda: len(acked) >= 60)
+        burst.start().wait_acked(60)
         os.kill(proc.pid, signal.SIGKILL)  # the supervisor dies: the kernel tells its children to stop
         proc.wait(10)
-        for t in threads:
-            t.join(60)
+        burst.join(60)
         _wait_for(lambda: not any(psutil.pid_exists(pid) for pid in children), timeout=30)
     finally:
         for pid in children:
             if psutil.pid_exists(pid):
                 os.kill(pid, signal.SIGKILL)
     stored = {e.event_id for e in list_events(source="amilia", limit=10_000, url=store)}
-    assert set(acked) <= stored, f"{len(set(acked) - stored)} acknowledged deliveries lost"
+    assert set(burst.acked) <= stored, f"{len(set(burst.acked) - stored)} acknowledged deliveries lost"
     assert "Shutting down" in log_path.read_text()  # uvicorn's graceful stop, not a kill
