@@ -114,12 +114,17 @@ def _wait_for(predicate, timeout: float = 30.0):
     raise AssertionError("timed out")
 
 
-def test_two_processes_serve_one_port_survive_a_killed_one_and_lose_nothing_acknowledged(tmp_path):
+def _two_process_gateway(tmp_path):
+    """`gateway serve --processes 2` on a new SQLite store: (store, link token, receiver URL, process, log)."""
     store = f"sqlite:///{tmp_path / 'store.db'}"
     token = create_link("amilia", "default", url=store)
     port = free_port()
     proc, log_path = start_gateway(tmp_path, store, port, "--processes", "2")
-    url = f"http://127.0.0.1:{port}/hooks/amilia/default"
+    return store, token, f"http://127.0.0.1:{port}/hooks/amilia/default", proc, log_path
+
+
+def test_two_processes_serve_one_port_survive_a_killed_one_and_lose_nothing_acknowledged(tmp_path):
+    store, token, url, proc, log_path = _two_process_gateway(tmp_path)
     burst = Burst(url, token, workers=12, per_worker=40, note_bytes=400, reconnect_every=8)
     acked = burst.acked
     try:
@@ -152,11 +157,7 @@ def test_two_processes_serve_one_port_survive_a_killed_one_and_lose_nothing_ackn
 
 
 def test_when_the_supervisor_is_killed_its_processes_stop_and_keep_what_they_acknowledged(tmp_path):
-    store = f"sqlite:///{tmp_path / 'store.db'}"
-    token = create_link("amilia", "default", url=store)
-    port = free_port()
-    proc, log_path = start_gateway(tmp_path, store, port, "--processes", "2")
-    url = f"http://127.0.0.1:{port}/hooks/amilia/default"
+    store, token, url, proc, log_path = _two_process_gateway(tmp_path)
     burst = Burst(url, token, workers=8, per_worker=60)
     children = _wait_for(lambda: len(_children(proc)) == 2 and _children(proc))
     try:
