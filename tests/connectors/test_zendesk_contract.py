@@ -21,7 +21,6 @@ import copy
 import functools
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,8 +31,9 @@ import yaml
 
 from connectors._http import RetryPolicy
 from connectors.zendesk import ZendeskClient
+from tests.support.oas import SPECS
 
-OAS_PATH = Path(__file__).resolve().parents[3] / "shared" / "specs" / "zendesk" / "zendesk_support_oas.yaml"
+OAS_PATH = SPECS / "zendesk" / "zendesk_support_oas.yaml"
 BASE = "https://acme.zendesk.com"
 # Pagination parameters are documented once for the whole API (API-NOTES §4 "Pagination"; Zendesk's
 # "Pagination" introduction), not per operation in the OAS. Per operation, what its description says:
