@@ -170,6 +170,10 @@ class ApiClient(Listings):
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    @property
+    def is_closed(self) -> bool:
+        return self._http.is_closed
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(vendor={self.vendor!r}, base_url={self.base_url!r})"
 
@@ -379,6 +383,10 @@ class VendorClient:
 
     async def aclose(self) -> None:
         await self.api.aclose()
+
+    @property
+    def is_closed(self) -> bool:
+        return self.api.is_closed
 
     @property
     def stats(self) -> ClientStats:

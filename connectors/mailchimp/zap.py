@@ -10,15 +10,13 @@ Example (a zap step):
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import weakref
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from connectors._http.pool import LoopPool
 from connectors.mailchimp.models import check_email, check_list_id, check_tag_name, subscriber_hash
 from passerelle.zaps.registry import action
 
@@ -125,26 +123,18 @@ class MemberTagsOutput(BaseModel):
     removed: list[str]
 
 
-_POOL_SIZE = 16  # kept clients per event loop: one per Mailchimp connection (key, base URL, concurrency)
-_POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, OrderedDict[tuple, Any]] = weakref.WeakKeyDictionary()
+# one kept client per Mailchimp connection (key, base URL, concurrency, block), per event loop
+_POOL: LoopPool[Any] = LoopPool(16)
 
 
 def _pooled(connection: Any) -> Any:
-    """The connection's client, kept per event loop: a drain upserts thousands of members with the same
+    """The connection's client, kept (connectors/_http/pool.py): a drain upserts thousands of members with the same
     connection, and a client per call paid a new httpx client, a TCP connection and its pool each time (~3 ms
     of CPU per event). One client per connection also keeps the connection's ``max_concurrency`` (Mailchimp
     allows 10 simultaneous connections per user) across the runs under way, as the setting says."""
-    pool = _POOLS.setdefault(asyncio.get_running_loop(), OrderedDict())
     key = (connection.api_key.get_secret_value(), connection.base_url, connection.max_concurrency,
            connection.block_ref)
-    client = pool.get(key)
-    if client is None or client.api._http.is_closed:
-        client = pool[key] = connection.client()
-        while len(pool) > _POOL_SIZE:
-            _, oldest = pool.popitem(last=False)
-            asyncio.get_running_loop().create_task(oldest.aclose())
-    pool.move_to_end(key)
-    return client
+    return _POOL.get(key, connection.client)
 
 
 @contextlib.asynccontextmanager

@@ -19,11 +19,8 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import weakref
-from collections import OrderedDict
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -43,6 +40,7 @@ from connectors._http.errors import (
     TransportError,
     ValidationError,
 )
+from connectors._http.pool import LoopPool
 from passerelle.zaps import ssrf
 from passerelle.zaps.registry import action
 
@@ -234,29 +232,16 @@ async def _send(inputs: HttpRequestInput, url: httpx.URL, address: Any, method: 
     return response, content, truncated
 
 
-_POOL_SIZE = 64  # kept clients per event loop: one per (scheme, checked address, port, host name)
-_POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, OrderedDict[tuple, httpx.AsyncClient]] = \
-    weakref.WeakKeyDictionary()
+_POOL = LoopPool[httpx.AsyncClient](64)  # one kept client per (scheme, checked address, port, host name)
 
 
 def _pooled_client(url: httpx.URL, address: Any) -> httpx.AsyncClient:
-    """A keep-alive client for one checked target, kept per event loop: a drain sends thousands of calls to the
-    same few hosts, and a new client per call paid a TCP (and TLS) handshake and loaded the CA bundle each time.
-    The key holds the address the guard checked and the host name (Host, SNI): a kept connection only ever goes
-    where the guard said it may, with the name it was opened for."""
-    pool = _POOLS.setdefault(asyncio.get_running_loop(), OrderedDict())
-    key = (url.scheme, str(address), url.port, url.host)
-    client = pool.get(key)
-    if client is None or client.is_closed:
-        client = httpx.AsyncClient(trust_env=False, follow_redirects=False, verify=tls_context(),
-                                   limits=httpx.Limits(max_connections=32, max_keepalive_connections=16,
-                                                       keepalive_expiry=30))
-        pool[key] = client
-        while len(pool) > _POOL_SIZE:
-            _, oldest = pool.popitem(last=False)
-            asyncio.get_running_loop().create_task(oldest.aclose())
-    pool.move_to_end(key)
-    return client
+    """A keep-alive client for one checked target (connectors/_http/pool.py). The key holds the address the guard
+    checked and the host name (Host, SNI): a kept connection only ever goes where the guard said it may, with the
+    name it was opened for."""
+    return _POOL.get((url.scheme, str(address), url.port, url.host), lambda: httpx.AsyncClient(
+        trust_env=False, follow_redirects=False, verify=tls_context(),
+        limits=httpx.Limits(max_connections=32, max_keepalive_connections=16, keepalive_expiry=30)))
 
 
 async def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool]:

@@ -12,8 +12,8 @@ from tests.connectors.conftest import Control
 from tests.connectors.mailchimp_support import KEY, LIST, UPSERT, creds, members
 
 
-def pool() -> dict:
-    return mailchimp_zap._POOLS.get(asyncio.get_running_loop(), {})
+def pool() -> list:
+    return mailchimp_zap._POOL.kept()
 
 
 async def test_runs_with_one_connection_share_one_client_and_its_concurrency(sb: Control) -> None:
@@ -42,7 +42,7 @@ async def test_runs_with_one_connection_share_one_client_and_its_concurrency(sb:
                            for n in range(8)))
     assert len(members(sb)) == 11
     assert client.stats.calls == 11 and peak == 2  # all went through one client, 2 at a time
-    assert len([c for c in pool().values() if c is client]) == 1
+    assert len([c for c in pool() if c is client]) == 1
 
 
 async def test_another_key_url_or_block_gets_its_own_client_and_a_closed_one_is_replaced(sb: Control) -> None:
