@@ -82,9 +82,6 @@ class NocrmState:
             self.account.update(rate_limit_per_minute=per_minute, rate_limit_window_seconds=window_seconds)
             return described
 
-    def rate_limit(self) -> dict[str, Any]:
-        return self.budget.describe()
-
     def take(self, now: float | None = None) -> None:
         """Count one call against the budget, or answer 429 with ``API-RETRY-AFTER`` and ``API-LIMIT-RESET``."""
         wait = self.budget.take(now)

@@ -89,9 +89,6 @@ class ZendeskState:
                                                "rate_limit_window_seconds": window_seconds}))
             return self.budget.set(self.account["rate_limit_per_minute"], self.account["rate_limit_window_seconds"])
 
-    def rate_limit(self) -> dict[str, Any]:
-        return self.budget.describe()
-
     def take(self, now: float | None = None) -> dict[str, str]:
         """Count one request against the account's budget; the rate headers to answer, or a 429."""
         limit = self.budget.per_minute
