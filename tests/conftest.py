@@ -34,21 +34,17 @@ def _database_of_this_worker(url: str, worker: str) -> str:
     """Under `pytest -n` (pytest-xdist), a PostgreSQL test database per worker (`test_gw0`, …), created when
     missing, so two workers never share tables; the URL unchanged when PostgreSQL cannot be reached (the
     PostgreSQL tests then skip, or fail under PASSERELLE_REQUIRE_POSTGRES, as they would anyway)."""
-    from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
+    from passerelle.cli.stack_production import ensure_database  # what `up --production-like` creates with
+
     base = make_url(url)
-    name = f"{base.database or 'test'}_{worker}"
+    worker_url = base.set(database=f"{base.database or 'test'}_{worker}")
     try:
-        engine = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT",
-                               connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-        engine.dispose()
+        ensure_database(worker_url.render_as_string(hide_password=False))
     except Exception:  # noqa: BLE001 - not reachable here: the tests say so themselves
         return url
-    return base.set(database=name).render_as_string(hide_password=False)
+    return worker_url.render_as_string(hide_password=False)
 
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
