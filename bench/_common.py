@@ -140,20 +140,26 @@ class SandboxProcess(SandboxAddress):
         return times.user + times.system
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its live children (e.g. a flow and its Prefect server)."""
+def tree_cpu_times(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds so far of a process and its live children (e.g. a flow and its Prefect server,
+    a gateway serving from several processes), all their threads."""
     import psutil
 
-    total = 0.0
+    user = system = 0.0
     try:
         root = psutil.Process(pid)
         for proc in (root, *root.children(recursive=True)):
             with contextlib.suppress(psutil.Error):
                 times = proc.cpu_times()
-                total += times.user + times.system
+                user, system = user + times.user, system + times.system
     except psutil.Error:
         pass
-    return total
+    return user, system
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its live children."""
+    return sum(tree_cpu_times(pid))
 
 
 def _route(vendor: str, method: str, path: str) -> str:

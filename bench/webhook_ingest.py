@@ -41,7 +41,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, ROOT, log  # noqa: E402
+from _common import RESULTS, ROOT, log, tree_cpu_times  # noqa: E402
 from _wrk import body_template, run_wrk, wrk_path  # noqa: E402
 
 from sandbox.server import free_port  # noqa: E402
@@ -206,22 +206,6 @@ def _load(url: str, args: argparse.Namespace, offset: int) -> dict[str, Any]:
     raise RuntimeError(f"load process failed ({proc.returncode}): {proc.stderr[-2000:]}")
 
 
-def _cpu_seconds(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds so far of the process and its live children (a gateway serving with
-    several processes), all their threads."""
-    import psutil
-
-    parent = psutil.Process(pid)
-    user = system = 0.0
-    for proc in [parent, *parent.children(recursive=True)]:
-        try:
-            times = proc.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        user, system = user + times.user, system + times.system
-    return user, system
-
-
 def _median(values: list[float]) -> float:
     ordered = sorted(values)
     mid = len(ordered) // 2
@@ -234,15 +218,15 @@ def _measure(proc: subprocess.Popen, url: str, args: argparse.Namespace, offset:
     if args.client == "wrk":
         template = body_template(lambda i: envelope_body(i, args.body_bytes))
         run_wrk(url, template, args.warmup_seconds, args.concurrency, FIRST_ID + offset)
-        user0, sys0 = _cpu_seconds(proc.pid)
+        user0, sys0 = tree_cpu_times(proc.pid)
         result = run_wrk(url, template, args.seconds, args.concurrency, FIRST_ID + offset + ROUND_SPAN // 2)
         calls = result["requests"]
         result["body_bytes"] = len(envelope_body(FIRST_ID + offset, args.body_bytes))
     else:
-        user0, sys0 = _cpu_seconds(proc.pid)
+        user0, sys0 = tree_cpu_times(proc.pid)
         result = _load(url, args, offset)
         calls = args.count + args.warmup
-    user1, sys1 = _cpu_seconds(proc.pid)
+    user1, sys1 = tree_cpu_times(proc.pid)
     result["server_cpu_us_per_call"] = round((user1 - user0 + sys1 - sys0) / calls * 1e6, 1)
     result["server_sys_us_per_call"] = round((sys1 - sys0) / calls * 1e6, 1)
     result["server_cpu_percent"] = round(100 * (user1 - user0 + sys1 - sys0) / result["seconds"], 1)
