@@ -132,12 +132,15 @@ class SandboxProcess(SandboxAddress):
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the sandbox process used so far."""
-        import psutil
+        return 0.0 if self.proc is None else process_cpu_seconds(self.proc.pid)
 
-        if self.proc is None:
-            return 0.0
-        times = psutil.Process(self.proc.pid).cpu_times()
-        return times.user + times.system
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time one process (all its threads, not its children) used so far."""
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 def tree_cpu_times(pid: int) -> tuple[float, float]:

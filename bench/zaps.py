@@ -48,7 +48,16 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _zaps_okast as okast  # noqa: E402
-from _common import RESULTS, ROOT, SandboxProcess, log, machine, start_gateway, tree_cpu_seconds  # noqa: E402
+from _common import (  # noqa: E402
+    RESULTS,
+    ROOT,
+    SandboxProcess,
+    log,
+    machine,
+    process_cpu_seconds,
+    start_gateway,
+    tree_cpu_seconds,
+)
 
 from sandbox.server import free_port  # noqa: E402
 
@@ -265,12 +274,6 @@ def result_name(zap: str, profiled: bool = False) -> str:
     return f"{name}_profiled" if profiled else name
 
 
-def own_cpu_seconds(pid: int) -> float:
-    """The drain's own process (without its Prefect server): drain_cpu_s − this is the server's share."""
-    times = psutil.Process(pid).cpu_times()
-    return times.user + times.system
-
-
 def wait_ready(drainer: subprocess.Popen, work: Path) -> None:
     deadline = time.monotonic() + 180
     while not (work / "ready").exists():
@@ -302,7 +305,7 @@ def run(args, config: dict[str, Any], store: Path, store_url: str, bin_url: str,
     log(f"capacity phase: {args.backlog} calls in the inbox at once")
     last_id = len(rows)
     cpu1 = {"sandbox": sandbox.cpu_seconds(), "gateway": tree_cpu_seconds(gateway.pid),
-            "drain": tree_cpu_seconds(drainer.pid), "flow": own_cpu_seconds(drainer.pid)}
+            "drain": tree_cpu_seconds(drainer.pid), "flow": process_cpu_seconds(drainer.pid)}
     load0 = psutil.getloadavg()
     backlog(store_url, count, args.backlog, args.zap)
     rows = wait_done(store, args.backlog, timeout=1200, first_id=last_id)
@@ -311,7 +314,7 @@ def run(args, config: dict[str, Any], store: Path, store_url: str, bin_url: str,
                 "events_per_s": round(args.backlog / (last - first), 1),
                 "sandbox_cpu_s": round(sandbox.cpu_seconds() - cpu1["sandbox"], 1),
                 "drain_cpu_s": round(tree_cpu_seconds(drainer.pid) - cpu1["drain"], 1),
-                "flow_process_cpu_s": round(own_cpu_seconds(drainer.pid) - cpu1["flow"], 1),
+                "flow_process_cpu_s": round(process_cpu_seconds(drainer.pid) - cpu1["flow"], 1),
                 "load_before": load0, "load_after": psutil.getloadavg()}
     capacity["drain_cpu_ms_per_event"] = round(1000 * capacity["drain_cpu_s"] / args.backlog, 2)
     capacity["sandbox_cpu_ms_per_event"] = round(1000 * capacity["sandbox_cpu_s"] / args.backlog, 2)
