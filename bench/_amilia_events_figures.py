@@ -3,11 +3,12 @@ Prefect's server, the sandbox, the generator) against the machine's cores."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from collections.abc import Callable
 from typing import Any
+
+from _common import process_cpu_seconds, tree_cpu_seconds
 
 
 def gc_clock() -> Callable[[], float]:
@@ -26,18 +27,10 @@ def gc_clock() -> Callable[[], float]:
     return lambda: spent[0]
 
 
-
 def cpu_of(pid: int) -> dict[str, float]:
     """CPU seconds (user + system) of a process and of its children (Prefect's embedded server)."""
-    import psutil
-
-    me = psutil.Process(pid)
-    own = sum(me.cpu_times()[:2])
-    kids = 0.0
-    for child_ in me.children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            kids += sum(child_.cpu_times()[:2])
-    return {"drain": own, "prefect_server": kids}
+    own = process_cpu_seconds(pid)
+    return {"drain": own, "prefect_server": tree_cpu_seconds(pid) - own}
 
 
 def machine_busy() -> float:
