@@ -84,10 +84,12 @@ class NocrmState:
 
     def take(self, now: float | None = None) -> None:
         """Count one call against the budget, or answer 429 with ``API-RETRY-AFTER`` and ``API-LIMIT-RESET``."""
+        now = time.monotonic() if now is None else now
         wait = self.budget.take(now)
-        if wait is not None:
+        if wait is not None:  # the reset: when the window ends (the Retry-After is that, rounded up)
+            left = self.budget.window_start + self.budget.window_seconds - now
             raise NocrmError(429, "too_many_requests", "Too many requests: slow down",
-                             {"API-RETRY-AFTER": f"{wait:g}", "API-LIMIT-RESET": str(math.ceil(time.time() + wait))})
+                             {"API-RETRY-AFTER": f"{wait:g}", "API-LIMIT-RESET": str(math.ceil(time.time() + left))})
 
     # --- lookups -----------------------------------------------------------------------------------------
 
